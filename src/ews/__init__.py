@@ -1,0 +1,26 @@
+"""ews: robust image classifiers by Enhancing Weak Subnets (Guo, Stutz, Schiele, ECCV 2022)."""
+
+__version__ = "0.1.0"
+
+from . import data, models, search, subnets  # noqa: E402
+from .config import Config, load_config  # noqa: E402
+from .errors import CheckpointError, ConfigError, DataError, RunFolderError, UserError  # noqa: E402
+from .subnets import Subnet, SubnetSpace, use_subnet  # noqa: E402
+
+__all__ = [
+    "CheckpointError",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "RunFolderError",
+    "Subnet",
+    "SubnetSpace",
+    "UserError",
+    "__version__",
+    "data",
+    "load_config",
+    "models",
+    "search",
+    "subnets",
+    "use_subnet",
+]

@@ -1,0 +1,259 @@
+"""Run configuration: typed dataclasses, YAML in and out, validation with one-line errors.
+
+A config is a YAML mapping whose sections mirror the dataclasses below; `--set
+KEY=VALUE` overrides one dotted key (the value is read as YAML, so `0.5`, `true` and
+`null` have their YAML types). Unknown keys, wrong types and out-of-range values are
+`ConfigError`s raised before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import ConfigError
+
+METHODS = ("vanilla", "dropout", "ews")
+SCHEDULES = ("step", "cosine")
+SUBNET_LOSSES = ("kl", "ce")
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"  # digits (embedded) | cifar10 | cifar100 | imagefolder
+    root: str | None = None  # folder holding the dataset; not needed for digits
+    limit: int | None = None  # keep the first N samples of each split, stratified (quick runs)
+    augment: str = "standard"  # random crop (+ flip where the dataset allows it) | none
+    download: bool = False  # opt-in: fetch CIFAR with torchvision when it is missing
+    num_workers: int = 0  # DataLoader workers; 0 keeps in-memory data on the main process
+
+
+@dataclass
+class ModelConfig:
+    name: str = "resnet20"  # a name from `ews.models.list_models()`
+    options: dict[str, Any] = field(default_factory=dict)  # extra factory arguments, e.g. {width: 8}
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "step"  # step: lr / 10 at 1/3 and 2/3 of training (the paper); cosine
+    warmup_epochs: int = 0  # linear warm-up (the paper uses 5 on ImageNet)
+    eval_batch_size: int = 512
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
+    deterministic: bool = False  # deterministic kernels (CPU runs are reproducible either way)
+
+
+@dataclass
+class EwsConfig:
+    lam: float = 1.0  # weight of the subnet distillation term (paper: 1, ImageNet 0.7)
+    rho: float = 0.5  # kept fraction of paths and channels (paper: 0.5 for training)
+    rho_paths: float | None = None  # overrides rho for paths
+    rho_channels: float | None = None  # overrides rho for channels
+    K: int = 10  # search weak subnets every K epochs (Algorithm 1)
+    subnet_loss: str = "kl"  # kl: KL(p_full || p_subnet) (paper Eq. 2) | ce: CE(subnet(x), y) (Table A)
+    channels: str = "all"  # all: every branch conv is sliced | hidden: the authors' code (last conv whole)
+
+
+@dataclass
+class SearchConfig:
+    strategy: str = "random"  # how weak subnets are found; random = uniform sampling
+
+
+@dataclass
+class DropoutConfig:
+    rate: float = 0.3  # dropout between the convs of every residual branch (method: dropout)
+
+
+@dataclass
+class LogConfig:
+    progress: bool = True  # tqdm progress bars
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    method: str = "ews"  # vanilla | dropout | ews
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ews: EwsConfig = field(default_factory=EwsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Defaults, then the YAML file, then `KEY=VALUE` overrides; validated."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = read_yaml(path)
+    for item in overrides:
+        key, value = _parse_override(item)
+        _set_dotted(data, key, value)
+    config = from_dict(data)
+    validate(config)
+    return config
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping read with the safe loader (a config file never runs code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build a `Config` from a nested mapping, rejecting unknown keys and wrong types."""
+    return _build(Config, data, prefix="")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key {prefix.rstrip('.') or '<root>'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; allowed: {', '.join(prefix + n for n in names)}")
+    values = {}
+    for name in names:
+        if name not in data:
+            continue
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, data[name], key + ".")
+        else:
+            values[name] = _coerce(key, data[name], hint)
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check `value` against a field's type; ints are accepted where floats are expected."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        origin = typing.get_origin(option) or option
+        if origin is bool and isinstance(value, bool):
+            return value
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if origin in (str, dict) and isinstance(value, origin):
+            return value
+    allowed = " or ".join("null" if o is type(None) else (typing.get_origin(o) or o).__name__ for o in options)
+    raise ConfigError(f"config key {key} must be {allowed}, got {value!r}")
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return key.strip(), value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config key {key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _choice(key: str, value: str, allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _at_least(key: str, value: float, low: float) -> None:
+    if not value >= low:  # also catches nan
+        raise ConfigError(f"{key} must be >= {low}, got {value!r}")
+
+
+def _ratio(key: str, value: float | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value is None or not 0 < value <= 1:
+        raise ConfigError(f"{key} must be in (0, 1], got {value!r}")
+
+
+def validate(config: Config) -> Config:
+    """Range and choice checks that types alone cannot express."""
+    from .data import DATASET_NAMES  # local: keeps `ews.config` importable without torch
+    from .models import list_models
+    from .search import STRATEGIES
+    from .subnets import CHANNEL_MODES
+
+    _choice("method", config.method, METHODS)
+    _choice("data.name", config.data.name, DATASET_NAMES)
+    _choice("model.name", config.model.name, list_models())
+    _choice("train.schedule", config.train.schedule, SCHEDULES)
+    _choice("ews.subnet_loss", config.ews.subnet_loss, SUBNET_LOSSES)
+    _choice("ews.channels", config.ews.channels, CHANNEL_MODES)
+    _choice("search.strategy", config.search.strategy, STRATEGIES)
+    if config.data.limit is not None:
+        _at_least("data.limit", config.data.limit, 1)
+    _at_least("data.num_workers", config.data.num_workers, 0)
+    _at_least("train.epochs", config.train.epochs, 1)
+    _at_least("train.batch_size", config.train.batch_size, 1)
+    _at_least("train.eval_batch_size", config.train.eval_batch_size, 1)
+    if not (config.train.lr > 0 and math.isfinite(config.train.lr)):
+        raise ConfigError(f"train.lr must be a positive number, got {config.train.lr!r}")
+    _at_least("train.momentum", config.train.momentum, 0)
+    _at_least("train.weight_decay", config.train.weight_decay, 0)
+    _at_least("train.warmup_epochs", config.train.warmup_epochs, 0)
+    if config.train.warmup_epochs >= config.train.epochs and config.train.warmup_epochs:
+        raise ConfigError(
+            f"train.warmup_epochs must be < train.epochs ({config.train.epochs}), got {config.train.warmup_epochs}"
+        )
+    device = config.train.device
+    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if not (config.ews.lam >= 0 and math.isfinite(config.ews.lam)):
+        raise ConfigError(f"ews.lam must be >= 0, got {config.ews.lam!r}")
+    _ratio("ews.rho", config.ews.rho)
+    _ratio("ews.rho_paths", config.ews.rho_paths, optional=True)
+    _ratio("ews.rho_channels", config.ews.rho_channels, optional=True)
+    _at_least("ews.K", config.ews.K, 1)
+    if not 0 <= config.dropout.rate < 1:
+        raise ConfigError(f"dropout.rate must be in [0, 1), got {config.dropout.rate!r}")
+    return config

@@ -1,0 +1,23 @@
+"""Errors a user can act on: the CLI prints them as one line and exits with code 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input from the user (config, data, checkpoint, output folder); never a bug in `ews`."""
+
+
+class ConfigError(UserError):
+    """A config key, type or value that is not allowed."""
+
+
+class DataError(UserError):
+    """A dataset that is missing, empty or malformed."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be loaded safely or does not fit the run."""
+
+
+class RunFolderError(UserError):
+    """An output folder that would lose finished work if we wrote into it."""

@@ -1,0 +1,188 @@
+"""Building blocks shared by every model: input normalisation and the residual block.
+
+Every residual block in `ews` is one `ResidualBlock`: a chain of convolutions (the
+residual branch) plus a shortcut (identity or projection). Describing the branch as
+data (`BranchLayout`) lets one forward and one sliced subnet forward serve basic,
+bottleneck, pre-activation and wide blocks alike, and lets torchvision's blocks be
+adopted without renaming a single state-dict key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Normalize(nn.Module):
+    """Standardise [0, 1] pixels with per-channel mean/std held as buffers.
+
+    Models own their normalisation so that augmentations, corruptions and attacks
+    (AutoAttack requires [0, 1] input) all work on raw pixels, and a checkpoint carries
+    the statistics it was trained with.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) in [0, 1]
+        return (x - self.mean) / self.std
+
+
+@dataclass(frozen=True)
+class BranchLayout:
+    """Attribute names of a block's parts, in execution order.
+
+    `convs[i]` is followed by `norms[i]` (None: no norm) and, except after the last
+    conv, by ReLU and dropout. `pre_norm` (pre-activation blocks) normalises the block
+    input; a projection shortcut then reads that pre-activated input. `shortcut` is
+    None for an identity shortcut.
+    """
+
+    convs: tuple[str, ...]
+    norms: tuple[str | None, ...]
+    shortcut: str | None
+    pre_norm: str | None = None
+
+
+class ActiveChoice(NamedTuple):
+    """A block's part of a subnet, as tensors ready for execution.
+
+    `channels[i]` holds the kept output channels of branch conv i (sorted long tensor on
+    the model's device), or None when all are kept.
+    """
+
+    branch: bool
+    shortcut: bool
+    channels: tuple[Tensor | None, ...]
+
+
+class ResidualBlock(nn.Module):
+    """`out = act(branch(x) + shortcut(x))`, runnable whole or as a sliced subnet.
+
+    Under a subnet (`ews.subnets.use_subnet` sets `active`), dropped paths are not
+    computed, each branch conv computes only its kept output channels from the kept
+    channels of the conv before it, and the last conv's kept outputs are added onto the
+    shortcut at their channel positions (DESIGN.md point 3). Weights are indexed, not
+    copied into new parameters, so gradients flow into the shared full weights.
+    """
+
+    layout: BranchLayout
+    preact: bool
+
+    def __init__(self, layout: BranchLayout, *, preact: bool, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        if len(layout.convs) != len(layout.norms):
+            raise ValueError("BranchLayout needs one norm entry per conv")
+        self.layout = layout
+        self.preact = preact
+        self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        self.active: ActiveChoice | None = None
+
+    # Structure, for the subnet space and the tests' masking oracle.
+    def branch_convs(self) -> list[nn.Conv2d]:
+        return [getattr(self, name) for name in self.layout.convs]
+
+    def branch_norms(self) -> list[nn.Module | None]:
+        return [None if name is None else getattr(self, name) for name in self.layout.norms]
+
+    def projection(self) -> nn.Module | None:
+        return None if self.layout.shortcut is None else getattr(self, self.layout.shortcut)
+
+    @property
+    def downsampling(self) -> bool:
+        """True where the block changes resolution or width (it has a projection)."""
+        return self.projection() is not None
+
+    def pre_activation(self, x: Tensor) -> Tensor:
+        if self.layout.pre_norm is None:
+            return x
+        return F.relu(getattr(self, self.layout.pre_norm)(x))
+
+    def shortcut_path(self, x: Tensor, pre: Tensor) -> Tensor:
+        projection = self.projection()
+        if projection is None:
+            return x
+        return projection(pre if self.preact else x)
+
+    def finish(self, out: Tensor) -> Tensor:
+        return out if self.preact else F.relu(out)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, H', W')
+        if self.active is not None:
+            return self._forward_subnet(x, self.active)
+        pre = self.pre_activation(x)
+        h = pre
+        last = len(self.layout.convs) - 1
+        for i, (conv, norm) in enumerate(zip(self.branch_convs(), self.branch_norms())):
+            h = conv(h)
+            if norm is not None:
+                h = norm(h)
+            if i < last:
+                h = self.drop(F.relu(h))
+        return self.finish(h + self.shortcut_path(x, pre))
+
+    def _forward_subnet(self, x: Tensor, choice: ActiveChoice) -> Tensor:
+        pre = self.pre_activation(x)
+        out = self.shortcut_path(x, pre) if choice.shortcut else None
+        if not choice.branch:
+            # A subnet always keeps at least one path, so `out` is the shortcut here.
+            return self.finish(out)
+        h = pre
+        in_idx: Tensor | None = None
+        convs = self.branch_convs()
+        last = len(convs) - 1
+        for i, (conv, norm, idx) in enumerate(zip(convs, self.branch_norms(), choice.channels)):
+            h = sliced_conv2d(conv, h, out_idx=idx, in_idx=in_idx)
+            if norm is not None:
+                h = sliced_batch_norm(norm, h, idx)
+            if i < last:
+                h = self.drop(F.relu(h))
+            in_idx = idx
+        if in_idx is None:
+            out = h if out is None else out + h
+        else:
+            if out is None:
+                out = h.new_zeros(h.shape[0], convs[-1].out_channels, h.shape[2], h.shape[3])
+            out = out.index_add(1, in_idx, h)
+        return self.finish(out)
+
+
+def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx: Tensor | None) -> Tensor:
+    """Run `conv` on input channels `in_idx` producing only output channels `out_idx`.
+
+    One gather per weight: both index sets at once when both are given. None means all.
+    """
+    weight = conv.weight  # (C_out, C_in, kh, kw)
+    if out_idx is not None and in_idx is not None:
+        weight = weight[out_idx[:, None], in_idx]
+    elif out_idx is not None:
+        weight = weight.index_select(0, out_idx)
+    elif in_idx is not None:
+        weight = weight.index_select(1, in_idx)
+    bias = conv.bias
+    if bias is not None and out_idx is not None:
+        bias = bias.index_select(0, out_idx)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def sliced_batch_norm(norm: nn.Module, x: Tensor, idx: Tensor | None) -> Tensor:
+    """BatchNorm on the kept channels `idx` only, never updating running statistics.
+
+    In training mode a subnet normalises with its own batch statistics; the running
+    statistics belong to the full network (DESIGN.md point 5). In eval mode the sliced
+    running statistics are used.
+    """
+    if idx is None:
+        return norm(x)  # whole width: `use_subnet` has switched off running-stat updates
+    batch_stats = norm.training or norm.running_mean is None
+    mean = None if batch_stats else norm.running_mean.index_select(0, idx)
+    var = None if batch_stats else norm.running_var.index_select(0, idx)
+    weight = None if norm.weight is None else norm.weight.index_select(0, idx)
+    bias = None if norm.bias is None else norm.bias.index_select(0, idx)
+    return F.batch_norm(x, mean, var, weight, bias, training=batch_stats, momentum=0.0, eps=norm.eps)

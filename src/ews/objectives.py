@@ -1,0 +1,62 @@
+"""Training objectives: the base loss and the EWS subnet term (paper Eq. 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .subnets import Subnet, use_subnet
+
+
+def subnet_kl(subnet_logits: Tensor, full_logits: Tensor) -> Tensor:
+    """KL(p_full || p_subnet), batch mean, temperature 1; the full network is the detached teacher."""
+    return F.kl_div(
+        F.log_softmax(subnet_logits, dim=1),
+        F.log_softmax(full_logits.detach(), dim=1),
+        log_target=True,
+        reduction="batchmean",
+    )
+
+
+def subnet_term(subnet_logits: Tensor, full_logits: Tensor, targets: Tensor, *, kind: str) -> Tensor:
+    """The enhancement loss: `kl` distils the full network (Eq. 2); `ce` uses the labels (Table A)."""
+    if kind == "kl":
+        return subnet_kl(subnet_logits, full_logits)
+    if kind == "ce":
+        return F.cross_entropy(subnet_logits, targets)
+    raise ValueError(f"subnet loss must be kl or ce, got {kind!r}")
+
+
+@dataclass
+class StepLosses:
+    """The loss to back-propagate and its parts (the parts detached, for logging)."""
+
+    total: Tensor
+    base: Tensor
+    subnet: Tensor | None
+    logits: Tensor
+
+
+def ews_loss(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    subnet: Subnet | None,
+    lam: float,
+    subnet_loss: str = "kl",
+) -> StepLosses:
+    """`CE(M(x), y) + lam * L_sub(subnet(x), M(x))`; with `subnet=None` plain cross-entropy.
+
+    Both passes share one backward: the subnet's gradients land in the shared weights.
+    """
+    logits = model(x)  # (B, num_classes)
+    base = F.cross_entropy(logits, y)
+    if subnet is None:
+        return StepLosses(base, base.detach(), None, logits.detach())
+    with use_subnet(model, subnet):
+        subnet_logits = model(x)
+    term = subnet_term(subnet_logits, logits, y, kind=subnet_loss)
+    return StepLosses(base + lam * term, base.detach(), term.detach(), logits.detach())

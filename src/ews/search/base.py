@@ -1,0 +1,51 @@
+"""The interface every weak-subnet search strategy implements (DESIGN.md point 6)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from ..subnets import Subnet, SubnetSpace
+
+
+@dataclass(frozen=True)
+class SearchStats:
+    """What one search round did, for the metrics log."""
+
+    seconds: float
+    subnets_evaluated: int
+    mean_subnet_accuracy: float | None = None
+
+
+class SubnetSampler(ABC):
+    """Proposes the subnet to enhance at each training step.
+
+    `sample` is called once per step and must be cheap. `update` runs the search on
+    the search batches every K epochs (Algorithm 1); strategies without a search
+    (`searches = False`) are never asked to.
+    """
+
+    searches: bool = False
+
+    def __init__(self, space: SubnetSpace) -> None:
+        self.space = space
+
+    @abstractmethod
+    def sample(self, generator: torch.Generator) -> Subnet:
+        """The next subnet to enhance, drawn with `generator` (owned and checkpointed by the trainer)."""
+
+    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]]) -> SearchStats:
+        """Search for weak subnets of `model` on D_s; a no-op for strategies that do not search."""
+        return SearchStats(seconds=0.0, subnets_evaluated=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain data only, so checkpoints load with `weights_only=True`."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} has no state, got keys {sorted(state)}")

@@ -1,0 +1,17 @@
+"""Subnets: the space of a model's subnets and sliced execution of one of them."""
+
+from .execute import unwrap, use_subnet
+from .space import BRANCH, CHANNEL_MODES, SHORTCUT, BlockChoice, BlockSpec, Subnet, SubnetSpace, kept_count
+
+__all__ = [
+    "BRANCH",
+    "CHANNEL_MODES",
+    "SHORTCUT",
+    "BlockChoice",
+    "BlockSpec",
+    "Subnet",
+    "SubnetSpace",
+    "kept_count",
+    "unwrap",
+    "use_subnet",
+]

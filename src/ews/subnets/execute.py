@@ -1,0 +1,69 @@
+"""Running a model as one of its subnets (DESIGN.md points 4 and 5)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..models.layers import ActiveChoice
+from .space import BRANCH, SHORTCUT, Subnet, residual_blocks
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def _active_choices(blocks: list, subnet: Subnet, device: torch.device) -> list[ActiveChoice]:
+    if len(subnet.blocks) != len(blocks):
+        raise ValueError(f"subnet has {len(subnet.blocks)} blocks, the model has {len(blocks)}")
+    active = []
+    for (_, block), choice in zip(blocks, subnet.blocks):
+        channels = tuple(
+            None if len(kept) == conv.out_channels else torch.tensor(kept, dtype=torch.long, device=device)
+            for kept, conv in zip(choice.channels, block.branch_convs())
+        )
+        active.append(ActiveChoice(BRANCH in choice.paths, SHORTCUT in choice.paths, channels))
+    return active
+
+
+@contextmanager
+def use_subnet(model: nn.Module, subnet: Subnet) -> Iterator[nn.Module]:
+    """Within the context, `model(x)` runs only `subnet`'s paths and channels.
+
+    Sliced, not masked: dropped paths and channels cost no compute. BatchNorm layers
+    use batch statistics in training mode and leave the running statistics (and
+    `num_batches_tracked`) untouched; Dropout is off. Everything is restored on exit,
+    exceptions included. Parameters and state-dict keys are never changed.
+    """
+    inner = unwrap(model)
+    blocks = residual_blocks(inner)
+    device = next(inner.parameters()).device
+    choices = _active_choices(blocks, subnet, device)
+    norms = [m for m in inner.modules() if isinstance(m, _BatchNorm)]
+    dropouts = [m for m in inner.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    tracked = [m.track_running_stats for m in norms]
+    dropout_training = [m.training for m in dropouts]
+    try:
+        for (_, block), choice in zip(blocks, choices):
+            block.active = choice
+        for m in norms:
+            m.track_running_stats = False
+        for m in dropouts:
+            m.training = False
+        yield model
+    finally:
+        for _, block in blocks:
+            block.active = None
+        for m, flag in zip(norms, tracked):
+            m.track_running_stats = flag
+        for m, flag in zip(dropouts, dropout_training):
+            m.training = flag

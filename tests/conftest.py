@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny variants of every registered model, so tests stay fast."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ews import models
+
+# Keyword arguments that shrink each registered family while keeping its graph.
+TINY = {
+    "resnet18": {"width": 4},
+    "resnet34": {"width": 4},
+    "resnet50": {"width": 4},
+    "preact_resnet18": {"width": 4},
+    "resnet20": {"width": 4},
+    "wrn28_10": {"depth": 10, "widen_factor": 1},
+    "wrn34_10": {"depth": 10, "widen_factor": 1},
+    "tv_resnet18": {},
+    "tv_resnet50": {},
+}
+
+
+def tiny_model(name: str, num_classes: int = 5, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return models.create(name, num_classes=num_classes, **TINY[name])
+
+
+@pytest.fixture(params=sorted(TINY))
+def model_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_every_registered_model_has_a_tiny_variant() -> None:
+    assert sorted(TINY) == models.list_models()

@@ -1,0 +1,128 @@
+"""Sliced subnet execution: agrees with the masking oracle and leaves the network intact."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ews import models
+from ews.subnets import SHORTCUT, SubnetSpace, use_subnet
+
+from ..conftest import tiny_model
+from .masking_oracle import masked_subnet
+
+
+def _outputs_and_grads(model, x, context):
+    model.zero_grad()
+    with context:
+        out = model(x)
+    out.square().mean().backward()
+    # A parameter outside the subnet gets no gradient when sliced, a zero one when masked.
+    grads = {n: torch.zeros_like(p) if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
+    return out.detach(), grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("channels", ["all", "hidden"])
+def test_sliced_matches_masking_oracle(model_name: str, mode: str, channels: str, dtype: torch.dtype) -> None:
+    if dtype == torch.float32 and model_name.startswith("tv_"):
+        pytest.skip("random-init ImageNet ResNets on 32x32 inputs reach 1x1 maps where train-mode BN is "
+                    "ill-conditioned in float32; their agreement is checked in float64")
+    model = tiny_model(model_name).to(dtype)
+    model.train(mode == "train")
+    if mode == "eval":  # non-trivial running statistics, so slicing them is tested
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    space = SubnetSpace.from_model(model, rho=0.5, channels=channels)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 3, 32, 32, generator=generator, dtype=dtype)
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-9
+    for _ in range(2):
+        subnet = space.sample(generator)
+        sliced, sliced_grads = _outputs_and_grads(model, x, use_subnet(model, subnet))
+        masked, masked_grads = _outputs_and_grads(model, x, masked_subnet(model, subnet))
+        torch.testing.assert_close(sliced, masked, rtol=tolerance, atol=tolerance * (float(masked.abs().max()) + 1))
+        for name, grad in sliced_grads.items():
+            # Deep nets with tiny batch-norm batches: compare on each gradient's own scale.
+            scale = float(masked_grads[name].abs().max()) + 1e-6
+            torch.testing.assert_close(grad, masked_grads[name], rtol=tolerance, atol=tolerance * scale, msg=name)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_full_subnet_reproduces_the_full_network_exactly(model_name: str, mode: str) -> None:
+    model = tiny_model(model_name).train(mode == "train")
+    x = torch.rand(4, 3, 32, 32)
+    expected = model(x)
+    with use_subnet(model, SubnetSpace.from_model(model).full()):
+        got = model(x)
+    assert torch.equal(got, expected)
+
+
+def test_a_subnet_changes_the_output(model_name: str) -> None:
+    """Guards against a subnet that is silently never applied."""
+    model = tiny_model(model_name).eval()
+    space = SubnetSpace.from_model(model, rho=0.5)
+    x = torch.rand(4, 3, 32, 32)
+    full = model(x)
+    with use_subnet(model, space.sample(torch.Generator().manual_seed(0))):
+        sub = model(x)
+    assert not torch.allclose(sub, full, atol=1e-4)
+
+
+def test_running_statistics_and_state_dict_keys_untouched(model_name: str) -> None:
+    model = tiny_model(model_name).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    space = SubnetSpace.from_model(model, rho=0.5)
+    with use_subnet(model, space.sample(torch.Generator().manual_seed(0))):
+        assert model.state_dict().keys() == before.keys()
+        model(torch.rand(4, 3, 32, 32)).sum().backward()
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key
+
+
+def test_state_restored_after_an_exception_inside_the_context() -> None:
+    model = tiny_model("resnet20").train()
+    x = torch.rand(4, 3, 32, 32)
+    space = SubnetSpace.from_model(model, rho=0.5)
+    with pytest.raises(RuntimeError, match="boom"):
+        with use_subnet(model, space.sample(torch.Generator().manual_seed(0))):
+            raise RuntimeError("boom")
+    torch.manual_seed(0)
+    a = model(x)
+    fresh = tiny_model("resnet20").train()
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(a, fresh(x))
+    assert all(m.track_running_stats for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_dropout_is_off_in_subnet_passes_and_back_on_after() -> None:
+    torch.manual_seed(0)
+    model = models.create("wrn28_10", num_classes=5, depth=10, widen_factor=1, drop_rate=0.5).train()
+    space = SubnetSpace.from_model(model, rho=0.5)
+    subnet = space.sample(torch.Generator().manual_seed(0))
+    x = torch.rand(4, 3, 32, 32)
+    with use_subnet(model, subnet):
+        assert torch.equal(model(x), model(x))  # no dropout noise
+    assert not torch.equal(model(x), model(x))  # dropout active again
+
+
+def test_gradients_reach_only_the_kept_channels() -> None:
+    model = tiny_model("resnet20").train()
+    space = SubnetSpace.from_model(model, rho=0.5)
+    subnet = space.sample(torch.Generator().manual_seed(3))
+    with use_subnet(model, subnet):
+        model(torch.rand(4, 3, 32, 32)).sum().backward()
+    block = model.layers[0][0]
+    choice = subnet.blocks[0]
+    if choice.channels:
+        grad = block.conv1.weight.grad.abs().sum(dim=(1, 2, 3))
+        dropped = sorted(set(range(block.conv1.out_channels)) - set(choice.channels[0]))
+        assert torch.all(grad[dropped] == 0)
+    else:
+        assert block.conv1.weight.grad is None or block.conv1.weight.grad.abs().sum() == 0
+    assert SHORTCUT in choice.paths or choice.channels

@@ -1,0 +1,124 @@
+"""The trainer: Algorithm 1 runs, learns, and resumes to bit-identical weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ews.config import load_config
+from ews.errors import CheckpointError
+from ews.run_dir import RunDir
+from ews.search import RandomSampler
+from ews.trainer import Trainer, build_optimizer, build_scheduler
+
+
+def tiny_config(*extra: str):
+    return load_config(
+        overrides=[
+            "data.limit=160",
+            "model.options.width=4",
+            "train.epochs=3",
+            "train.batch_size=32",
+            "train.deterministic=true",
+            "log.progress=false",
+            *extra,
+        ]
+    )
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _stop_after(epoch: int):
+    def callback(done: int, line: dict) -> None:
+        if done == epoch:
+            raise Interrupt
+
+    return callback
+
+
+@pytest.mark.parametrize("method", ["ews", "dropout"])
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path: Path, method: str) -> None:
+    config = tiny_config(f"method={method}")
+    straight = Trainer(config)
+    straight.fit(RunDir(tmp_path / "straight"))
+
+    with pytest.raises(Interrupt):
+        Trainer(config).fit(RunDir(tmp_path / "resumed"), on_epoch_end=_stop_after(1))
+    resumed = Trainer(config)
+    report = resumed.fit(RunDir(tmp_path / "resumed"), resume=True)
+
+    assert report["epochs"] == 3
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(a[i]["momentum_buffer"], b[i]["momentum_buffer"]) for i in a)
+    strip = lambda lines: [{k: v for k, v in line.items() if k != "seconds"} for line in lines]  # noqa: E731
+    assert strip(RunDir(tmp_path / "resumed").read_metrics()) == strip(RunDir(tmp_path / "straight").read_metrics())
+
+
+def test_resume_drops_log_lines_written_after_the_checkpoint(tmp_path: Path) -> None:
+    config = tiny_config("train.epochs=2")
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(Interrupt):
+        Trainer(config).fit(run, on_epoch_end=_stop_after(1))
+    run.append_metrics({"epoch": 2, "seconds": 1.0, "test_accuracy": 0.0})  # as if killed before the checkpoint
+    Trainer(config).fit(run, resume=True)
+    assert [line["epoch"] for line in run.read_metrics()] == [1, 2]
+
+
+def test_ews_training_learns_the_digits(tmp_path: Path) -> None:
+    config = tiny_config("data.limit=400", "model.options.width=8", "train.epochs=4", "train.lr=0.05")
+    trainer = Trainer(config)
+    assert isinstance(trainer.sampler, RandomSampler)
+    report = trainer.fit(RunDir(tmp_path / "run"))
+    metrics = RunDir(tmp_path / "run").read_metrics()
+    assert all(line["subnet_loss"] > 0 for line in metrics)  # the subnet term is really there
+    assert report["clean_error"] < 60.0  # chance is 90%
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+
+
+def test_methods_build_what_they_name() -> None:
+    assert Trainer(tiny_config("method=vanilla")).sampler is None
+    dropout = Trainer(tiny_config("method=dropout", "dropout.rate=0.2"))
+    rates = [m.p for m in dropout.model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates and all(p == 0.2 for p in rates)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in Trainer(tiny_config("method=ews")).model.modules())
+
+
+def test_step_schedule_divides_by_ten_at_one_and_two_thirds() -> None:
+    config = tiny_config("train.epochs=6")
+    model = torch.nn.Linear(2, 2)
+    optimizer = build_optimizer(model, config)
+    assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.9
+    assert optimizer.defaults["weight_decay"] == 5e-4
+    scheduler = build_scheduler(optimizer, config)
+    lrs = []
+    for _ in range(6):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_cosine_schedule_with_warmup_rises_then_decays() -> None:
+    config = tiny_config("train.epochs=6", "train.schedule=cosine", "train.warmup_epochs=2")
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), config)
+    scheduler = build_scheduler(optimizer, config)
+    lrs = []
+    for _ in range(6):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(0.1)
+    assert lrs[2] > lrs[3] > lrs[4] > lrs[5]
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    Trainer(tiny_config("train.epochs=1")).fit(run)
+    with pytest.raises(CheckpointError, match="model"):
+        Trainer(tiny_config("train.epochs=2", "model.options.width=8")).fit(run, resume=True)
