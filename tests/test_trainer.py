@@ -10,7 +10,7 @@ import torch
 from ews.config import load_config
 from ews.errors import CheckpointError
 from ews.run_dir import RunDir
-from ews.search import RandomSampler
+from ews.search import ControllerSampler
 from ews.trainer import Trainer, build_optimizer, build_scheduler
 
 
@@ -56,7 +56,7 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path: Path,
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     assert all(torch.equal(a[i]["momentum_buffer"], b[i]["momentum_buffer"]) for i in a)
-    strip = lambda lines: [{k: v for k, v in line.items() if k != "seconds"} for line in lines]  # noqa: E731
+    strip = lambda lines: [{k: v for k, v in line.items() if not k.endswith("seconds")} for line in lines]  # noqa: E731
     assert strip(RunDir(tmp_path / "resumed").read_metrics()) == strip(RunDir(tmp_path / "straight").read_metrics())
 
 
@@ -73,9 +73,10 @@ def test_resume_drops_log_lines_written_after_the_checkpoint(tmp_path: Path) -> 
 def test_ews_training_learns_the_digits(tmp_path: Path) -> None:
     config = tiny_config("data.limit=400", "model.options.width=8", "train.epochs=4", "train.lr=0.05")
     trainer = Trainer(config)
-    assert isinstance(trainer.sampler, RandomSampler)
+    assert isinstance(trainer.sampler, ControllerSampler)  # the default for method: ews
     report = trainer.fit(RunDir(tmp_path / "run"))
     metrics = RunDir(tmp_path / "run").read_metrics()
+    assert metrics[0]["search_steps"] > 0  # a search round before the first epoch
     assert all(line["subnet_loss"] > 0 for line in metrics)  # the subnet term is really there
     assert report["clean_error"] < 60.0  # chance is 90%
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import UserError
+from .errors import ConfigError, UserError
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -22,6 +22,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config_path = args.config
     if config_path is None and args.resume and args.out is not None:
+        RunDir(args.out).check(resume=True, overwrite=args.overwrite)  # no checkpoint: say so, not "no config"
         config_path = RunDir(args.out).config  # a resumed run keeps its own config
     config = load_config(config_path, [*args.set, *(["data.download=true"] if args.download else [])])
     out = args.out or Path("runs") / f"{config.data.name}-{config.model.name}-{config.method}"
@@ -30,6 +31,56 @@ def _train(args: argparse.Namespace) -> int:
     report = Trainer(config).fit(run, resume=args.resume)
     print(f"{config.method} {config.model.name} on {config.data.name}: clean error {report['clean_error']:.2f}% "
           f"after {report['epochs']} epochs ({report['train_seconds']:.1f}s); run folder {run.root}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+    from torch.utils.data import DataLoader
+
+    from .checkpoint import atomic_write_text, load_checkpoint
+    from .config import load_config
+    from .search import create_sampler
+    from .search.compare import run_search, take_images
+    from .subnets import SubnetSpace
+    from .trainer import Trainer, search_set
+
+    payload = load_checkpoint(args.checkpoint)
+    overrides = [f"search.strategy={args.strategy}", "log.progress=false", *args.set]
+    config = load_config(base=payload.get("config"), overrides=overrides)
+    if args.steps < 1 or args.subnets < 1 or args.eval_images < 1:
+        raise ConfigError("--steps, --subnets and --eval-images must be >= 1")
+    out = args.out or args.checkpoint.parent / f"search-{args.strategy}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    trainer = Trainer(config)
+    trainer.load_state(args.checkpoint)
+    model = trainer.model
+    if trainer.sampler is not None and config.method == "ews":
+        sampler = trainer.sampler  # continue the run's own search state
+    else:
+        e = config.ews
+        space = SubnetSpace.from_model(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels)
+        sampler = create_sampler(config.search, space, seed=args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    search_loader = DataLoader(search_set(config), batch_size=config.search.batch_size, shuffle=True, generator=generator)
+    held_out = take_images(DataLoader(trainer.test_set, batch_size=config.train.eval_batch_size), args.eval_images)
+    result = run_search(
+        model, sampler, strategy=args.strategy, search_batches=list(search_loader), eval_batches=held_out,
+        steps=args.steps, subnets=args.subnets, seed=args.seed,
+    )
+    result["checkpoint"] = str(args.checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "search.json", json.dumps(result, indent=2) + "\n")
+    print(f"{'subnets':<12} {'mean acc':>9} {'q10':>7} {'median':>7} {'q90':>7} {'n':>5}")
+    for name, stats in result["strategies"].items():
+        q = stats["quantiles"]
+        print(f"{name:<12} {stats['mean_subnet_accuracy']:9.4f} {q['0.1']:7.4f} {q['0.5']:7.4f} {q['0.9']:7.4f} "
+              f"{stats['subnets_evaluated']:5d}")
+    print(f"full network (batch statistics) accuracy {result['full_network_accuracy']:.4f}; "
+          f"{args.strategy} subnets are {result['gap_points']:.2f} points below random ones; {out / 'search.json'}")
     return 0
 
 
@@ -56,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--download", action="store_true", help="fetch CIFAR-10/100 into data.root if missing (network)")
     train.set_defaults(func=_train)
+
+    search = commands.add_parser("search", help="search weak subnets of a trained model, compare with random ones")
+    search.add_argument("--checkpoint", type=Path, required=True)
+    search.add_argument("--strategy", choices=("controller", "random", "l1"), default="controller")
+    search.add_argument("--steps", type=int, default=300, help="controller steps (one search batch each)")
+    search.add_argument("--subnets", type=int, default=100, help="subnets scored per strategy")
+    search.add_argument("--eval-images", type=int, default=1000, help="held-out test images used for scoring")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    search.add_argument("--out", type=Path, help="output folder (default: next to the checkpoint)")
+    search.set_defaults(func=_search)
 
     demo = commands.add_parser("demo", help="vanilla vs EWS on the embedded digits, side by side")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))

@@ -8,8 +8,10 @@ KEY=VALUE` overrides one dotted key (the value is read as YAML, so `0.5`, `true`
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ from .errors import ConfigError
 METHODS = ("vanilla", "dropout", "ews")
 SCHEDULES = ("step", "cosine")
 SUBNET_LOSSES = ("kl", "ce")
+SEARCH_SCHEDULES = ("epochs", "iterations")
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 @dataclass
@@ -69,7 +73,22 @@ class EwsConfig:
 
 @dataclass
 class SearchConfig:
-    strategy: str = "random"  # how weak subnets are found; random = uniform sampling
+    strategy: str = "controller"  # controller (LSTM + REINFORCE) | random (uniform) | l1 (lowest weight L1)
+    fraction: float = 0.1  # D_s: a fixed stratified fraction of the training set, not augmented
+    schedule: str = "epochs"  # epochs: search every ews.K epochs over D_s (Algorithm 1) | iterations (authors' code)
+    every_iterations: int = 10  # schedule iterations: one controller step every N training steps, on that batch
+    before_training: bool = True  # also search before epoch 1, so training never starts from an untrained policy
+    passes: int = 1  # passes over D_s in one search round (one controller step per batch)
+    batch_size: int = 128  # D_s batch size
+    subnets_per_step: int = 8  # C: subnets sampled per controller step
+    lr: float = 3e-4  # controller Adam learning rate (betas 0.5, 0.999 as the authors)
+    entropy_weight: float = 0.005
+    baseline_decay: float = 0.99  # moving-average baseline of raw rewards
+    grad_clip: float = 3.0
+    hidden_size: int = 100
+    embedding_size: int = 100
+    temperature: float | None = None  # logits / temperature
+    tanh_constant: float | None = None  # logits -> c * tanh(logits)
 
 
 @dataclass
@@ -98,9 +117,11 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
-    """Defaults, then the YAML file, then `KEY=VALUE` overrides; validated."""
-    data: dict[str, Any] = {}
+def load_config(
+    path: str | Path | None = None, overrides: Iterable[str] = (), *, base: dict[str, Any] | None = None
+) -> Config:
+    """Defaults, then `base` (e.g. a checkpoint's config) or the YAML file, then `KEY=VALUE` overrides."""
+    data: dict[str, Any] = copy.deepcopy(base) if base is not None else {}
     if path is not None:
         data = read_yaml(path)
     for item in overrides:
@@ -120,6 +141,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except Exception as err:  # a bad explicit tag (`!!int abc`) raises ValueError, KeyError...
+        raise ConfigError(f"config file {path} is not valid YAML: {type(err).__name__}: {err}".splitlines()[0]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -141,7 +164,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError(f"config key {prefix.rstrip('.') or '<root>'} must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
+    unknown = sorted(set(data) - set(names), key=str)  # YAML keys need not be strings
     if unknown:
         raise ConfigError(f"unknown config key {prefix}{unknown[0]}; allowed: {', '.join(prefix + n for n in names)}")
     values = {}
@@ -170,6 +193,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return value
         if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if origin is float and isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            return float(value)  # PyYAML reads "3e-4" (no dot) as a string
         if origin in (str, dict) and isinstance(value, origin):
             return value
     allowed = " or ".join("null" if o is type(None) else (typing.get_origin(o) or o).__name__ for o in options)
@@ -182,7 +207,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
         raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
     try:
         value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
+    except Exception:  # YAMLError, or ValueError etc. from a bad explicit tag (`!!int abc`)
         value = text
     return key.strip(), value
 
@@ -223,6 +248,8 @@ def validate(config: Config) -> Config:
     from .search import STRATEGIES
     from .subnets import CHANNEL_MODES
 
+    if not 0 <= config.seed < 2**63:  # numpy needs >= 0; torch overflows past 64 bits
+        raise ConfigError(f"seed must be in [0, 2**63), got {config.seed!r}")
     _choice("method", config.method, METHODS)
     _choice("data.name", config.data.name, DATASET_NAMES)
     _choice("model.name", config.model.name, list_models())
@@ -230,6 +257,24 @@ def validate(config: Config) -> Config:
     _choice("ews.subnet_loss", config.ews.subnet_loss, SUBNET_LOSSES)
     _choice("ews.channels", config.ews.channels, CHANNEL_MODES)
     _choice("search.strategy", config.search.strategy, STRATEGIES)
+    _choice("search.schedule", config.search.schedule, SEARCH_SCHEDULES)
+    s = config.search
+    if not 0 < s.fraction <= 1:
+        raise ConfigError(f"search.fraction must be in (0, 1], got {s.fraction!r}")
+    for key in ("every_iterations", "passes", "batch_size", "subnets_per_step", "hidden_size", "embedding_size"):
+        _at_least(f"search.{key}", getattr(s, key), 1)
+    for key in ("lr", "grad_clip"):
+        if not (getattr(s, key) > 0 and math.isfinite(getattr(s, key))):
+            raise ConfigError(f"search.{key} must be a positive number, got {getattr(s, key)!r}")
+    _at_least("search.entropy_weight", s.entropy_weight, 0)
+    if not 0 <= s.baseline_decay < 1:
+        raise ConfigError(f"search.baseline_decay must be in [0, 1), got {s.baseline_decay!r}")
+    for key in ("temperature", "tanh_constant"):
+        value = getattr(s, key)
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"search.{key} must be a positive number or null, got {value!r}")
+    if s.strategy == "l1" and not s.before_training and config.method == "ews":
+        raise ConfigError("search.strategy l1 needs search.before_training: true (it has no subnet before a search)")
     if config.data.limit is not None:
         _at_least("data.limit", config.data.limit, 1)
     _at_least("data.num_workers", config.data.num_workers, 0)

@@ -16,18 +16,18 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, dump_config
-from .data import DatasetInfo, load
+from .data import DatasetInfo, labels_of, load, stratified_fraction
 from .errors import CheckpointError
 from .models import create
 from .objectives import ews_loss
 from .run_dir import RunDir
-from .search import SubnetSampler, create_sampler
+from .search import SearchStats, SubnetSampler, create_sampler
 from .subnets import SubnetSpace
 
 
@@ -58,7 +58,7 @@ def build_sampler(config: Config, model: nn.Module) -> SubnetSampler | None:
     space = SubnetSpace.from_model(
         model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels
     )
-    return create_sampler(config.search.strategy, space)
+    return create_sampler(config.search, space, seed=config.seed + 2)
 
 
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
@@ -84,12 +84,32 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: Config) -> torch.o
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[t.warmup_epochs])
 
 
+def search_set(config: Config) -> Dataset:
+    """D_s: a fixed stratified `search.fraction` of the training images, without augmentation."""
+    d = config.data
+    plain, _ = load(d.name, root=d.root, train=True, augment="none", limit=d.limit)
+    return Subset(plain, stratified_fraction(labels_of(plain), config.search.fraction, seed=config.seed))
+
+
 @dataclass
 class EpochStats:
     train_loss: float
     train_accuracy: float
     subnet_loss: float | None
-    seconds: float
+    seconds: float  # including any search done inside the epoch
+    searches: list[SearchStats]
+
+
+def search_summary(searches: list[SearchStats]) -> dict[str, Any]:
+    """Metrics-log fields for the search rounds of one epoch."""
+    accuracies = [s.mean_subnet_accuracy for s in searches if s.mean_subnet_accuracy is not None]
+    entropies = [s.mean_entropy for s in searches if s.mean_entropy is not None]
+    return {
+        "search_seconds": sum(s.seconds for s in searches),
+        "search_steps": sum(s.controller_steps for s in searches),
+        "search_subnet_accuracy": sum(accuracies) / len(accuracies) if accuracies else None,
+        "search_entropy": sum(entropies) / len(entropies) if entropies else None,
+    }
 
 
 def train_one_epoch(
@@ -104,9 +124,13 @@ def train_one_epoch(
     subnet_loss: str,
     desc: str = "train",
     progress: bool = True,
+    search_every: int | None = None,
+    first_step: int = 0,
 ) -> EpochStats:
     """One pass over `loader`; one subnet per step when a sampler is given (paper Sec. 3.3).
 
+    With `search_every = N` a searching sampler is updated on the current batch every N
+    training steps (counted from `first_step`): the authors' code's schedule.
     Running sums stay on the device; the host reads them only for the progress bar.
     """
     model.train()
@@ -115,9 +139,12 @@ def train_one_epoch(
     sub_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
+    searches: list[SearchStats] = []
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     for step, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if search_every and sampler is not None and sampler.searches and (first_step + step) % search_every == 0:
+            searches.append(sampler.update(model, [(x, y)]))
         subnet = None if sampler is None else sampler.sample(generator)
         losses = ews_loss(model, x, y, subnet=subnet, lam=lam, subnet_loss=subnet_loss)
         optimizer.zero_grad(set_to_none=True)
@@ -135,6 +162,7 @@ def train_one_epoch(
         train_accuracy=correct.item() / max(seen, 1),
         subnet_loss=None if sampler is None else sub_sum.item() / max(seen, 1),
         seconds=time.perf_counter() - start,
+        searches=searches,
     )
 
 
@@ -191,8 +219,27 @@ class Trainer:
         self.generators = {
             "loader": torch.Generator().manual_seed(config.seed),
             "subnet": torch.Generator().manual_seed(config.seed + 1),
+            "search": torch.Generator().manual_seed(config.seed + 3),
         }
+        self.search_set = search_set(config) if self.sampler is not None and self.sampler.searches else None
         self.epoch = 0  # epochs completed
+
+    def search_due(self, epoch: int) -> bool:
+        """Algorithm 1: search before every K-th epoch (and before the first, by default)."""
+        s = self.config.search
+        if self.search_set is None or s.schedule != "epochs":
+            return False
+        return (epoch == 1 and s.before_training) or epoch % self.config.ews.K == 0
+
+    def search(self) -> SearchStats:
+        """One search round: `search.passes` passes over D_s, one controller step per batch."""
+        s = self.config.search
+        loader = DataLoader(
+            self.search_set, batch_size=s.batch_size, shuffle=True, generator=self.generators["search"],
+            num_workers=self.config.data.num_workers, pin_memory=self.device.type == "cuda",
+        )
+        batches = (batch for _ in range(s.passes) for batch in loader)
+        return self.sampler.update(self.model, batches)
 
     def loader(self, dataset: Dataset, *, train: bool) -> DataLoader:
         t, d = self.config.train, self.config.data
@@ -252,13 +299,18 @@ class Trainer:
         train_loader = self.loader(self.train_set, train=True)
         test_loader = self.loader(self.test_set, train=False)
         total = config.train.epochs
+        iterations = config.search.schedule == "iterations"
         for epoch in range(self.epoch + 1, total + 1):
             lr = self.optimizer.param_groups[0]["lr"]
+            rounds = [self.search()] if self.search_due(epoch) else []
             stats = train_one_epoch(
                 self.model, train_loader, self.optimizer, device=self.device, sampler=self.sampler,
                 generator=self.generators["subnet"], lam=config.ews.lam, subnet_loss=config.ews.subnet_loss,
                 desc=f"epoch {epoch}/{total}", progress=config.log.progress,
+                search_every=config.search.every_iterations if iterations else None,
+                first_step=(epoch - 1) * len(train_loader),
             )
+            searches = rounds + stats.searches
             if not math.isfinite(stats.train_loss):
                 raise RuntimeError(
                     f"training diverged in epoch {epoch} (loss {stats.train_loss}); "
@@ -269,7 +321,9 @@ class Trainer:
             self.epoch = epoch
             line = {
                 "epoch": epoch, "lr": lr, "train_loss": stats.train_loss, "train_accuracy": stats.train_accuracy,
-                "subnet_loss": stats.subnet_loss, "test_accuracy": accuracy, "seconds": stats.seconds,
+                "subnet_loss": stats.subnet_loss, "test_accuracy": accuracy,
+                "seconds": stats.seconds + sum(r.seconds for r in rounds),
+                **search_summary(searches),
             }
             run.append_metrics(line)  # before the checkpoint: a resume drops lines past its epoch
             save_checkpoint(run.checkpoint, self.state())

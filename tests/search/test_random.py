@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ews.config import SearchConfig
 from ews.errors import ConfigError
 from ews.search import RandomSampler, create_sampler
 from ews.subnets import SubnetSpace
@@ -14,7 +15,7 @@ from ..conftest import tiny_model
 
 def test_random_sampler_draws_reproducible_valid_subnets_from_the_callers_generator() -> None:
     space = SubnetSpace.from_model(tiny_model("resnet18"), rho=0.5)
-    sampler = create_sampler("random", space)
+    sampler = create_sampler(SearchConfig(strategy="random"), space)
     assert isinstance(sampler, RandomSampler) and not sampler.searches
     a = [sampler.sample(torch.Generator().manual_seed(4)) for _ in range(2)]
     b = [sampler.sample(torch.Generator().manual_seed(4)) for _ in range(2)]
@@ -27,7 +28,7 @@ def test_random_sampler_draws_reproducible_valid_subnets_from_the_callers_genera
 
 
 def test_random_sampler_state_round_trips_and_rejects_foreign_state() -> None:
-    sampler = create_sampler("random", SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5))
+    sampler = create_sampler(SearchConfig(strategy="random"), SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5))
     sampler.load_state_dict(sampler.state_dict())
     with pytest.raises(ValueError):
         sampler.load_state_dict({"controller": torch.zeros(1)})
@@ -35,4 +36,4 @@ def test_random_sampler_state_round_trips_and_rejects_foreign_state() -> None:
 
 def test_unknown_strategy_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="search.strategy"):
-        create_sampler("oracle", SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5))
+        create_sampler(SearchConfig(strategy="oracle"), SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5))

@@ -18,7 +18,9 @@ class SearchStats:
 
     seconds: float
     subnets_evaluated: int
-    mean_subnet_accuracy: float | None = None
+    mean_subnet_accuracy: float | None = None  # over the subnets evaluated on the search batches
+    controller_steps: int = 0
+    mean_entropy: float | None = None  # the policy's decision entropy (controller only)
 
 
 class SubnetSampler(ABC):

@@ -1,0 +1,99 @@
+"""`ews search`: run a strategy on a trained model and compare its subnets with random ones.
+
+Both sets of subnets are scored on the same held-out batches, so the gap between their
+mean accuracies says how much weaker the strategy's finds are than chance.
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import cycle, islice
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..subnets import BRANCH, Subnet, SubnetSpace
+from .base import SubnetSampler
+from .rewards import subnet_accuracies
+
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def take_images(batches: Iterable[tuple[Tensor, Tensor]], n: int) -> list[tuple[Tensor, Tensor]]:
+    """The first `n` images of a stream of batches, as batches."""
+    kept, seen = [], 0
+    for x, y in batches:
+        take = min(len(y), n - seen)
+        kept.append((x[:take], y[:take]))
+        seen += take
+        if seen >= n:
+            break
+    return kept
+
+
+def held_out_accuracies(model: nn.Module, subnets: Sequence[Subnet], batches: Sequence[tuple[Tensor, Tensor]]) -> Tensor:
+    """Accuracy of each subnet over all `batches` (weighted by batch size), shape (len(subnets),)."""
+    total = sum(len(y) for _, y in batches)
+    correct = sum(subnet_accuracies(model, subnets, x, y).cpu() * len(y) for x, y in batches)
+    return correct / total
+
+
+def accuracy_summary(accuracies: Tensor) -> dict[str, Any]:
+    q = torch.quantile(accuracies.double(), torch.tensor(QUANTILES, dtype=torch.double))
+    return {
+        "mean_subnet_accuracy": float(accuracies.mean()),
+        "quantiles": {str(level): float(value) for level, value in zip(QUANTILES, q)},
+        "subnets_evaluated": len(accuracies),
+    }
+
+
+def path_keep_frequency(space: SubnetSpace, subnets: Sequence[Subnet]) -> list[dict[str, Any]]:
+    """Per block: how often the residual branch and the shortcut are kept among `subnets`."""
+    rows = []
+    for i, spec in enumerate(space.blocks):
+        branch = sum(BRANCH in s.blocks[i].paths for s in subnets) / len(subnets)
+        shortcut = sum(len(s.blocks[i].paths) - (BRANCH in s.blocks[i].paths) for s in subnets) / len(subnets)
+        rows.append({"block": spec.name, "downsampling": spec.downsampling, "branch": branch, "shortcut": shortcut})
+    return rows
+
+
+def run_search(
+    model: nn.Module,
+    sampler: SubnetSampler,
+    *,
+    strategy: str,
+    search_batches: Sequence[tuple[Tensor, Tensor]],
+    eval_batches: Sequence[tuple[Tensor, Tensor]],
+    steps: int,
+    subnets: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Train/apply `sampler` on the search batches, then score its subnets and random ones."""
+    device = next(model.parameters()).device
+    start = time.perf_counter()
+    if sampler.searches:
+        rounds = steps if strategy == "controller" else 1
+        stats = sampler.update(model, islice(cycle(search_batches), rounds))
+        steps_done = stats.controller_steps
+    else:
+        steps_done = 0
+    search_seconds = time.perf_counter() - start
+    eval_batches = [(x.to(device), y.to(device)) for x, y in eval_batches]
+    generator = torch.Generator().manual_seed(seed)
+    found = [sampler.sample(generator) for _ in range(subnets)]
+    uniform = [sampler.space.sample(generator) for _ in range(subnets)]
+    results = {strategy: accuracy_summary(held_out_accuracies(model, found, eval_batches))}
+    results["random"] = accuracy_summary(held_out_accuracies(model, uniform, eval_batches))
+    with torch.no_grad():
+        full = float(held_out_accuracies(model, [sampler.space.full()], eval_batches)[0])
+    return {
+        "strategy": strategy,
+        "controller_steps": steps_done,
+        "search_seconds": round(search_seconds, 3),
+        "held_out_images": sum(len(y) for _, y in eval_batches),
+        "full_network_accuracy": full,
+        "strategies": results,
+        "gap_points": round(100 * (results["random"]["mean_subnet_accuracy"] - results[strategy]["mean_subnet_accuracy"]), 3),
+        "path_keep_frequency": path_keep_frequency(sampler.space, found),
+    }

@@ -1,0 +1,88 @@
+"""The L1-norm baseline (paper Table 5): keep the paths and channels with the smallest weights.
+
+Channels: the L1 norm of each output filter of a branch conv (the classic pruning
+score, Li et al. 2017). Paths: the per-channel gain with which a path's output enters
+the sum, i.e. the mean |weight| of its last layer: the BatchNorm scale (gamma) where the
+path ends in BatchNorm (a BN output's magnitude does not depend on the conv weights
+before it), otherwise the mean filter L1 norm of its last conv; an identity shortcut
+has gain 1. The lowest scores are kept (the weakest subnet by this proxy); ties go to
+the lower index (branch before shortcut, lower channel before higher), so the choice
+is deterministic.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from ..models import ResidualBlock
+from ..subnets import BRANCH, BlockChoice, Subnet
+from ..subnets.execute import unwrap
+from ..subnets.space import residual_blocks
+from .base import SearchStats, SubnetSampler
+
+
+def _lowest(scores: Tensor, k: int) -> tuple[int, ...]:
+    order = torch.sort(scores.detach().double().cpu(), stable=True).indices  # stable: ties keep index order
+    return tuple(sorted(order[:k].tolist()))
+
+
+def _filter_l1(conv: nn.Conv2d) -> Tensor:
+    return conv.weight.detach().abs().sum(dim=(1, 2, 3))  # (C_out,)
+
+
+def _output_gain(layers: list[nn.Module]) -> Tensor:
+    """Mean |weight| of the last BatchNorm or conv among `layers` (a path's output gain)."""
+    last = [m for m in layers if isinstance(m, (nn.Conv2d, nn.modules.batchnorm._BatchNorm))][-1]
+    if isinstance(last, nn.Conv2d):
+        return _filter_l1(last).mean()
+    return last.weight.detach().abs().mean()
+
+
+def _path_scores(block: ResidualBlock) -> Tensor:
+    convs, norms = block.branch_convs(), block.branch_norms()
+    branch = _output_gain([convs[-1]] + ([norms[-1]] if norms[-1] is not None else []))
+    projection = block.projection()
+    shortcut = torch.ones((), device=branch.device) if projection is None else _output_gain(list(projection.modules()))
+    return torch.stack([branch, shortcut])  # indexed by BRANCH, SHORTCUT
+
+
+def l1_weakest(model: nn.Module, space) -> Subnet:
+    """The subnet of lowest weight L1 norms, by the rules in this module's docstring."""
+    choices = []
+    for (_, block), spec in zip(residual_blocks(unwrap(model)), space.blocks):
+        paths = _lowest(_path_scores(block), spec.keep_paths)
+        channels: tuple[tuple[int, ...], ...] = ()
+        if BRANCH in paths:
+            channels = tuple(_lowest(_filter_l1(conv), k) for conv, k in zip(block.branch_convs(), spec.keep_channels))
+        choices.append(BlockChoice(paths, channels))
+    return space.validate(Subnet(tuple(choices)))
+
+
+class L1NormSampler(SubnetSampler):
+    """Enhances the lowest-L1 subnet, recomputed from the current weights at every search."""
+
+    searches = True
+
+    def __init__(self, space) -> None:
+        super().__init__(space)
+        self.subnet: Subnet | None = None
+
+    def sample(self, generator: torch.Generator) -> Subnet:
+        if self.subnet is None:
+            raise RuntimeError("L1NormSampler.sample before any search: call update(model, ...) first")
+        return self.subnet
+
+    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]]) -> SearchStats:
+        start = time.perf_counter()
+        self.subnet = l1_weakest(model, self.space)
+        return SearchStats(seconds=time.perf_counter() - start, subnets_evaluated=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.subnet is None else {"subnet": self.subnet.to_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.subnet = Subnet.from_dict(state["subnet"]) if state else None

@@ -1,0 +1,130 @@
+"""Training the controller by policy gradient to find weak subnets (paper Sec. 3.2).
+
+Each controller step samples C subnets, measures their accuracy on one search batch,
+and follows REINFORCE with reward = -accuracy (a weaker subnet is a better find), a
+moving-average baseline of raw rewards and an entropy bonus that keeps the policy
+exploring; Adam with gradient clipping.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..subnets import Subnet, SubnetSpace
+from .base import SearchStats, SubnetSampler
+from .controller import ControllerPolicy
+from .rewards import subnet_accuracies
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Hyper-parameters of the controller and its optimiser (defaults: the authors' code)."""
+
+    subnets_per_step: int = 8  # C, subnets per policy-gradient step
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    entropy_weight: float = 0.005
+    baseline_decay: float = 0.99
+    grad_clip: float = 3.0
+    hidden_size: int = 100
+    embedding_size: int = 100
+    temperature: float | None = None
+    tanh_constant: float | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    mean_reward: float
+    mean_accuracy: float
+    entropy: float
+
+
+RewardFn = Callable[[Sequence[Subnet]], Tensor]  # subnets -> rewards, shape (C,)
+
+
+class ControllerSampler(SubnetSampler):
+    """Samples subnets from the LSTM policy; `update` trains the policy on the search set.
+
+    The controller is small and lives on the CPU with its own generator, so its
+    decisions never synchronise with an accelerator and are checkpointed exactly.
+    """
+
+    searches = True
+
+    def __init__(self, space: SubnetSpace, settings: ControllerSettings = ControllerSettings(), *, seed: int = 0) -> None:
+        super().__init__(space)
+        self.settings = settings
+        with torch.random.fork_rng(devices=[]):  # initialise without consuming the global stream
+            torch.manual_seed(seed)
+            self.policy = ControllerPolicy(
+                space,
+                hidden_size=settings.hidden_size,
+                embedding_size=settings.embedding_size,
+                temperature=settings.temperature,
+                tanh_constant=settings.tanh_constant,
+            )
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=settings.lr, betas=settings.betas)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.baseline: float | None = None
+        self.steps = 0
+
+    def sample(self, generator: torch.Generator) -> Subnet:
+        with torch.no_grad():
+            return self.policy.sample(generator).subnet
+
+    def policy_step(self, reward_fn: RewardFn) -> StepResult:
+        """One REINFORCE step on C subnets sampled with the controller's own generator."""
+        samples = [self.policy.sample(self.generator) for _ in range(self.settings.subnets_per_step)]
+        rewards = reward_fn([s.subnet for s in samples]).detach().double().cpu()
+        mean_reward = float(rewards.mean())
+        baseline = mean_reward if self.baseline is None else self.baseline
+        advantage = (rewards - baseline).float()
+        log_probs = torch.stack([s.log_prob for s in samples])
+        entropy = torch.stack([s.entropy for s in samples]).mean()
+        loss = -(advantage * log_probs).mean() - self.settings.entropy_weight * entropy
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.policy.parameters(), self.settings.grad_clip)
+        self.optimizer.step()
+        decay = self.settings.baseline_decay
+        self.baseline = mean_reward if self.baseline is None else decay * self.baseline + (1 - decay) * mean_reward
+        self.steps += 1
+        return StepResult(mean_reward, -mean_reward, float(entropy.detach()))
+
+    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]]) -> SearchStats:
+        """One controller step per search batch; reward = -(subnet accuracy on that batch)."""
+        start = time.perf_counter()
+        device = next(model.parameters()).device
+        results = []
+        for x, y in search_batches:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            results.append(self.policy_step(lambda subnets: -subnet_accuracies(model, subnets, x, y)))
+        n = max(len(results), 1)
+        return SearchStats(
+            seconds=time.perf_counter() - start,
+            subnets_evaluated=len(results) * self.settings.subnets_per_step,
+            mean_subnet_accuracy=sum(r.mean_accuracy for r in results) / n if results else None,
+            controller_steps=len(results),
+            mean_entropy=sum(r.entropy for r in results) / n if results else None,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "baseline": self.baseline,
+            "steps": self.steps,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.baseline = state["baseline"]
+        self.steps = int(state["steps"])
+        self.generator.set_state(state["generator"])

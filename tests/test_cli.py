@@ -1,0 +1,305 @@
+"""The `ews` command line, called in-process: exit codes, one-line errors, and run-folder safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from ews import __version__
+from ews.checkpoint import load_checkpoint
+from ews.cli import main
+from ews.config import dump_config, load_config
+
+TINY = ["data.limit=120", "train.epochs=1", "log.progress=false", "model.options.width=4", "train.batch_size=32"]
+TINY_ARGS = [arg for item in TINY for arg in ("--set", item)]
+RUN_FILES = {"checkpoint.pt", "config.yaml", "metrics.jsonl", "report.json"}
+
+
+def train(capsys: pytest.CaptureFixture[str], out: Path, *extra: str) -> tuple[int, str, str]:
+    """`ews train --out OUT <tiny settings> EXTRA...`; returns (exit code, stdout, stderr)."""
+    code = main(["train", "--out", str(out), *TINY_ARGS, *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ews: error: ")
+    return lines[0]
+
+
+def metrics(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def finished_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    out = tmp_path / "run"
+    code, stdout, err = train(capsys, out)
+    assert code == 0, err
+    return out
+
+
+# --- bad input: exit 2, one line on stderr, nothing written -----------------------------------------
+
+BAD = [
+    ("ews.rho=1.5", "ews.rho"),
+    ("ews.lam=-1", "ews.lam"),
+    ("ews.K=0", "ews.K"),
+    ("train.bogus=3", "train.bogus"),
+    ("model.name=resnet1000", "resnet1000"),
+    ("data.name=mnist", "mnist"),
+    ("model.options.bogus=3", "bogus"),
+    ("train.device=tpu", "tpu"),
+]
+
+
+@pytest.mark.parametrize(("item", "named"), BAD, ids=[item for item, _ in BAD])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], item: str, named: str
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = train(capsys, out, "--set", item)
+    assert code == 2
+    assert named in one_error_line(err)
+    assert stdout == ""
+    assert not out.exists()
+
+
+def test_bad_input_leaves_an_existing_empty_out_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = train(capsys, out, "--set", "ews.rho=1.5")
+    assert code == 2 and "ews.rho" in one_error_line(err)
+    assert list(out.iterdir()) == []
+
+
+def test_missing_cifar_root_names_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, root = tmp_path / "out", tmp_path / "no-such-folder"
+    code, _, err = train(capsys, out, "--set", "data.name=cifar10", "--set", f"data.root={root}")
+    assert code == 2
+    assert str(root) in one_error_line(err)
+    assert not out.exists() and not root.exists()  # nothing downloaded or created without --download
+
+
+def test_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, config = tmp_path / "out", tmp_path / "nope.yaml"
+    code, _, err = train(capsys, out, "--config", str(config))
+    assert code == 2 and str(config) in one_error_line(err)
+    assert not out.exists()
+
+
+def test_set_without_equals_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = train(capsys, tmp_path / "out", "--set", "train.epochs")
+    assert code == 2 and "train.epochs" in one_error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+# --- a successful run --------------------------------------------------------------------------------
+
+
+def test_train_writes_a_complete_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = train(capsys, out)
+    assert code == 0, err
+    assert "clean error" in stdout and str(out) in stdout
+    assert RUN_FILES <= {p.name for p in out.iterdir()}
+
+    assert load_config(out / "config.yaml") == load_config(overrides=TINY)
+
+    lines = metrics(out)
+    assert [line["epoch"] for line in lines] == [1]
+    for key in ("epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds"):
+        assert key in lines[0]
+    assert 0 <= lines[0]["train_accuracy"] <= 1 and 0 <= lines[0]["test_accuracy"] <= 1
+
+    report = json.loads((out / "report.json").read_text())
+    assert 0 <= report["clean_error"] <= 100
+    assert report["clean_error"] == pytest.approx(100 * (1 - lines[-1]["test_accuracy"]), abs=1e-3)
+    assert isinstance(report["train_seconds"], (int, float)) and report["train_seconds"] >= 0
+    assert report["epochs"] == 1
+
+    payload = load_checkpoint(out / "checkpoint.pt")
+    assert payload["format_version"] == 1 and payload["epoch"] == 1
+    assert payload["config"] == load_config(overrides=TINY).to_dict()
+
+
+# --- run-folder safety -------------------------------------------------------------------------------
+
+
+def test_second_train_into_a_finished_run_is_refused(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(finished_run)
+    code, stdout, err = train(capsys, finished_run, "--set", "seed=1")
+    assert code == 2
+    line = one_error_line(err)
+    assert str(finished_run) in line and "--overwrite" in line
+    assert snapshot(finished_run) == before  # byte-identical
+
+
+def test_run_in_progress_is_refused(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (finished_run / "report.json").unlink()  # a checkpoint but no report: still training (or crashed)
+    before = snapshot(finished_run)
+    code, _, err = train(capsys, finished_run)
+    assert code == 2
+    assert "in progress" in one_error_line(err)
+    assert snapshot(finished_run) == before
+
+
+def test_overwrite_replaces_the_run(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = train(capsys, finished_run, "--overwrite", "--set", "seed=5")
+    assert code == 0, err
+    assert load_config(finished_run / "config.yaml").seed == 5
+    assert [line["epoch"] for line in metrics(finished_run)] == [1]  # the old log is gone, not appended to
+    assert load_checkpoint(finished_run / "checkpoint.pt")["config"]["seed"] == 5
+    assert json.loads((finished_run / "report.json").read_text())["epochs"] == 1
+
+
+def test_resume_continues_to_more_epochs(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = (finished_run / "metrics.jsonl").read_text()
+    code = main(["train", "--out", str(finished_run), "--resume", "--set", "train.epochs=2"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    text = (finished_run / "metrics.jsonl").read_text()
+    assert text.startswith(first)  # epoch 1 is kept as it was, not retrained
+    assert [line["epoch"] for line in metrics(finished_run)] == [1, 2]
+    assert load_checkpoint(finished_run / "checkpoint.pt")["epoch"] == 2
+    assert json.loads((finished_run / "report.json").read_text())["epochs"] == 2
+    assert load_config(finished_run / "config.yaml").train.epochs == 2
+
+
+def test_resume_without_config_uses_the_run_folder_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code, _, err = train(capsys, out, "--set", "method=vanilla", "--set", "seed=3", "--set", "train.lr=0.05")
+    assert code == 0, err
+    # No --config and none of the tiny settings: the defaults (width 16, EWS, 30 epochs) would not fit.
+    code = main(["train", "--out", str(out), "--resume", "--set", "train.epochs=2"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    config = load_config(out / "config.yaml")
+    assert (config.method, config.seed, config.train.lr) == ("vanilla", 3, 0.05)
+    assert config.model.options == {"width": 4} and config.data.limit == 120
+    assert config.train.epochs == 2
+    assert [line["epoch"] for line in metrics(out)] == [1, 2]
+
+
+def test_resume_with_another_model_is_refused(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(finished_run)
+    code = main(["train", "--out", str(finished_run), "--resume", "--set", "model.options.width=8"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "checkpoint.pt" in one_error_line(err)
+    assert snapshot(finished_run) == before
+
+
+def test_resume_without_checkpoint_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = train(capsys, empty, "--resume")
+    assert code == 2 and "checkpoint.pt" in one_error_line(err)
+    assert list(empty.iterdir()) == []
+
+    only_config = tmp_path / "only-config"
+    only_config.mkdir()
+    (only_config / "config.yaml").write_text(dump_config(load_config(overrides=TINY)))
+    code = main(["train", "--out", str(only_config), "--resume"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "checkpoint.pt" in one_error_line(err)
+    assert {p.name for p in only_config.iterdir()} == {"config.yaml"}
+
+    missing = tmp_path / "missing"
+    code, _, err = train(capsys, missing, "--resume")
+    assert code == 2 and "checkpoint.pt" in one_error_line(err)
+    assert not missing.exists()
+
+
+def test_resume_and_overwrite_together_exit_2(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(finished_run)
+    for extra in ([], TINY_ARGS):
+        code = main(["train", "--out", str(finished_run), "--resume", "--overwrite", *extra])
+        _, err = capsys.readouterr()
+        assert code == 2
+        line = one_error_line(err)
+        assert "--resume" in line and "--overwrite" in line
+    assert snapshot(finished_run) == before
+
+
+def test_out_that_is_a_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "file"
+    out.write_text("keep me")
+    code, _, err = train(capsys, out)
+    assert code == 2 and str(out) in one_error_line(err)
+    assert out.read_text() == "keep me"
+
+
+# --- a checkpoint that would run code is refused ------------------------------------------------------
+
+
+class _RunsCode:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, pwned = tmp_path / "run", tmp_path / "pwned"
+    out.mkdir()
+    (out / "config.yaml").write_text(dump_config(load_config(overrides=TINY)))
+    checkpoint = out / "checkpoint.pt"
+    torch.save({"format_version": 1, "epoch": 1, "model": _RunsCode(f"touch {pwned}")}, checkpoint)
+    with zipfile.ZipFile(checkpoint) as archive:  # the file really calls os.system when unpickled
+        pickled = b"".join(archive.read(name) for name in archive.namelist() if name.endswith("data.pkl"))
+    assert b"system" in pickled
+    before = snapshot(out)
+
+    code = main(["train", "--out", str(out), "--resume"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert str(checkpoint) in one_error_line(err)
+    assert not pwned.exists()
+    assert snapshot(out) == before
+
+
+def test_truncated_checkpoint_is_a_one_line_error(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = finished_run / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    code = main(["train", "--out", str(finished_run), "--resume", "--set", "train.epochs=2"])
+    _, err = capsys.readouterr()
+    assert code == 2 and str(checkpoint) in one_error_line(err)
+
+
+# --- version and help ---------------------------------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ews {__version__}"
+
+
+def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    assert info.value.code == 0
+    help_text = capsys.readouterr().out
+    for flag in ("--config", "--set", "--out", "--resume", "--overwrite"):
+        assert flag in help_text
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    assert "usage" in capsys.readouterr().err
