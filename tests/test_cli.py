@@ -303,3 +303,19 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
         main([])
     assert info.value.code == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_search_command_writes_search_json_comparing_with_random(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--set", "method=vanilla", "--set", "data.limit=120",
+                     "--set", "train.epochs=1", "--set", "log.progress=false", "--set", "model.options.width=4"]) == 0
+    out = tmp_path / "search"
+    assert main(["search", "--checkpoint", str(run / "checkpoint.pt"), "--steps", "3", "--subnets", "4",
+                     "--eval-images", "40", "--out", str(out)]) == 0
+    result = json.loads((out / "search.json").read_text())
+    assert set(result["strategies"]) == {"controller", "random"}
+    assert result["controller_steps"] == 3
+    assert result["strategies"]["controller"]["subnets_evaluated"] == 4
+    assert result["held_out_images"] == 40
+    assert "controller" in capsys.readouterr().out
+    assert main(["search", "--checkpoint", str(tmp_path / "missing.pt")]) == 2

@@ -123,3 +123,26 @@ def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     Trainer(tiny_config("train.epochs=1")).fit(run)
     with pytest.raises(CheckpointError, match="model"):
         Trainer(tiny_config("train.epochs=2", "model.options.width=8")).fit(run, resume=True)
+
+
+@pytest.mark.parametrize("strategy", ["controller", "l1", "random"])
+def test_search_runs_on_the_schedule_of_algorithm_1(tmp_path: Path, strategy: str) -> None:
+    config = tiny_config("train.epochs=4", "ews.K=2", f"search.strategy={strategy}")
+    trainer = Trainer(config)
+    assert [trainer.search_due(e) for e in range(1, 5)] == ([True, True, False, True] if strategy != "random" else [False] * 4)
+    trainer.fit(RunDir(tmp_path / "run"))
+    steps = [line["search_steps"] for line in RunDir(tmp_path / "run").read_metrics()]
+    if strategy == "controller":
+        assert steps[0] > 0 and steps[1] > 0 and steps[2] == 0 and steps[3] > 0
+    else:
+        assert steps == [0, 0, 0, 0]
+
+
+def test_iterations_schedule_steps_the_controller_every_n_training_steps(tmp_path: Path) -> None:
+    config = tiny_config("train.epochs=2", "search.schedule=iterations", "search.every_iterations=2")
+    trainer = Trainer(config)
+    assert not trainer.search_due(1)
+    trainer.fit(RunDir(tmp_path / "run"))
+    # 160 training images / batch 32 = 5 steps per epoch: controller steps at global steps 0, 2, 4 | 6, 8
+    assert [line["search_steps"] for line in RunDir(tmp_path / "run").read_metrics()] == [3, 2]
+    assert trainer.sampler.steps == 5

@@ -1,4 +1,4 @@
-"""The `ews` command line: `ews train` and `ews demo`.
+"""The `ews` command line: `ews train`, `ews search` and `ews demo`.
 
 Every user error (bad config, missing data, unsafe checkpoint, occupied output folder)
 prints one line to stderr and exits with code 2, before any long work starts.
