@@ -90,30 +90,30 @@ def test_methods_build_what_they_name() -> None:
     assert not any(isinstance(m, torch.nn.Dropout) for m in Trainer(tiny_config("method=ews")).model.modules())
 
 
-def test_step_schedule_divides_by_ten_at_one_and_two_thirds() -> None:
-    config = tiny_config("train.epochs=6")
-    model = torch.nn.Linear(2, 2)
-    optimizer = build_optimizer(model, config)
-    assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.9
-    assert optimizer.defaults["weight_decay"] == 5e-4
-    scheduler = build_scheduler(optimizer, config)
-    lrs = []
-    for _ in range(6):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
-
-
-def test_cosine_schedule_with_warmup_rises_then_decays() -> None:
-    config = tiny_config("train.epochs=6", "train.schedule=cosine", "train.warmup_epochs=2")
+def _epoch_lrs(config) -> list[float]:
+    """The learning rate of each epoch under the configured schedule."""
     optimizer = build_optimizer(torch.nn.Linear(2, 2), config)
     scheduler = build_scheduler(optimizer, config)
     lrs = []
-    for _ in range(6):
+    for _ in range(config.train.epochs):
         lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
+    return lrs
+
+
+def test_sgd_is_the_papers_nesterov_sgd() -> None:
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), tiny_config())
+    assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.9
+    assert optimizer.defaults["weight_decay"] == 5e-4
+
+
+def test_step_schedule_divides_by_ten_at_one_and_two_thirds() -> None:
+    assert _epoch_lrs(tiny_config("train.epochs=6")) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_cosine_schedule_with_warmup_rises_then_decays() -> None:
+    lrs = _epoch_lrs(tiny_config("train.epochs=6", "train.schedule=cosine", "train.warmup_epochs=2"))
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(0.1)
     assert lrs[2] > lrs[3] > lrs[4] > lrs[5]
 
