@@ -319,3 +319,14 @@ def test_search_command_writes_search_json_comparing_with_random(tmp_path: Path,
     assert result["held_out_images"] == 40
     assert "controller" in capsys.readouterr().out
     assert main(["search", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+
+
+@pytest.mark.parametrize("strategy", ["l1", "controller"])
+def test_search_on_an_ews_run_with_any_strategy(tmp_path: Path, strategy: str) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--set", "data.limit=120", "--set", "train.epochs=1",
+                 "--set", "log.progress=false", "--set", "model.options.width=4"]) == 0
+    out = tmp_path / strategy
+    assert main(["search", "--checkpoint", str(run / "checkpoint.pt"), "--strategy", strategy, "--steps", "2",
+                 "--subnets", "3", "--eval-images", "30", "--out", str(out)]) == 0
+    assert strategy in json.loads((out / "search.json").read_text())["strategies"]

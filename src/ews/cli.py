@@ -35,6 +35,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
 
     import torch
@@ -48,8 +49,7 @@ def _search(args: argparse.Namespace) -> int:
     from .trainer import Trainer, search_set
 
     payload = load_checkpoint(args.checkpoint)
-    overrides = [f"search.strategy={args.strategy}", "log.progress=false", *args.set]
-    config = load_config(base=payload.get("config"), overrides=overrides)
+    config = load_config(base=payload.get("config"), overrides=["log.progress=false", *args.set])
     if args.steps < 1 or args.subnets < 1 or args.eval_images < 1:
         raise ConfigError("--steps, --subnets and --eval-images must be >= 1")
     out = args.out or args.checkpoint.parent / f"search-{args.strategy}"
@@ -58,12 +58,12 @@ def _search(args: argparse.Namespace) -> int:
     trainer = Trainer(config)
     trainer.load_state(args.checkpoint)
     model = trainer.model
-    if trainer.sampler is not None and config.method == "ews":
+    if trainer.sampler is not None and config.search.strategy == args.strategy:
         sampler = trainer.sampler  # continue the run's own search state
     else:
         e = config.ews
         space = SubnetSpace.from_model(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels)
-        sampler = create_sampler(config.search, space, seed=args.seed)
+        sampler = create_sampler(dataclasses.replace(config.search, strategy=args.strategy), space, seed=args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     search_loader = DataLoader(search_set(config), batch_size=config.search.batch_size, shuffle=True, generator=generator)
     held_out = take_images(DataLoader(trainer.test_set, batch_size=config.train.eval_batch_size), args.eval_images)
