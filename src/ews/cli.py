@@ -45,8 +45,7 @@ def _search(args: argparse.Namespace) -> int:
     from .config import load_config
     from .search import create_sampler
     from .search.compare import run_search, take_images
-    from .subnets import SubnetSpace
-    from .trainer import Trainer, search_set
+    from .trainer import Trainer, build_space, search_set
 
     payload = load_checkpoint(args.checkpoint)
     config = load_config(base=payload.get("config"), overrides=["log.progress=false", *args.set])
@@ -56,16 +55,16 @@ def _search(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     trainer = Trainer(config)
-    trainer.load_state(args.checkpoint)
+    trainer.restore(payload, args.checkpoint)
     model = trainer.model
     if trainer.sampler is not None and config.search.strategy == args.strategy:
         sampler = trainer.sampler  # continue the run's own search state
     else:
-        e = config.ews
-        space = SubnetSpace.from_model(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels)
-        sampler = create_sampler(dataclasses.replace(config.search, strategy=args.strategy), space, seed=args.seed)
+        search = dataclasses.replace(config.search, strategy=args.strategy)
+        sampler = create_sampler(search, build_space(config, model), seed=args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    search_loader = DataLoader(search_set(config), batch_size=config.search.batch_size, shuffle=True, generator=generator)
+    d_s = trainer.search_set if trainer.search_set is not None else search_set(config)
+    search_loader = DataLoader(d_s, batch_size=config.search.batch_size, shuffle=True, generator=generator)
     held_out = take_images(DataLoader(trainer.test_set, batch_size=config.train.eval_batch_size), args.eval_images)
     result = run_search(
         model, sampler, strategy=args.strategy, search_batches=list(search_loader), eval_batches=held_out,

@@ -50,15 +50,17 @@ def build_model(config: Config, info: DatasetInfo) -> nn.Module:
     return create(config.model.name, num_classes=info.num_classes, mean=info.mean, std=info.std, **options)
 
 
+def build_space(config: Config, model: nn.Module) -> SubnetSpace:
+    """The subnet space the `ews` section describes."""
+    e = config.ews
+    return SubnetSpace.from_model(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels)
+
+
 def build_sampler(config: Config, model: nn.Module) -> SubnetSampler | None:
     """The weak-subnet sampler for `method: ews`; None for the other methods."""
     if config.method != "ews":
         return None
-    e = config.ews
-    space = SubnetSpace.from_model(
-        model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels
-    )
-    return create_sampler(config.search, space, seed=config.seed + 2)
+    return create_sampler(config.search, build_space(config, model), seed=config.seed + 2)
 
 
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
@@ -267,7 +269,10 @@ class Trainer:
 
     def load_state(self, path: Path) -> None:
         """Restore a checkpoint of this same run; a checkpoint of another model is refused."""
-        payload = load_checkpoint(path, map_location=self.device)
+        self.restore(load_checkpoint(path, map_location=self.device), path)
+
+    def restore(self, payload: dict[str, Any], path: Path) -> None:
+        """Restore from an already loaded checkpoint `payload` (read from `path`)."""
         saved = payload.get("config", {})
         for section in ("model", "data"):
             mine = getattr(self.config, section)

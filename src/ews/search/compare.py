@@ -72,12 +72,8 @@ def run_search(
     """Train/apply `sampler` on the search batches, then score its subnets and random ones."""
     device = next(model.parameters()).device
     start = time.perf_counter()
-    if sampler.searches:
-        rounds = steps if strategy == "controller" else 1
-        stats = sampler.update(model, islice(cycle(search_batches), rounds))
-        steps_done = stats.controller_steps
-    else:
-        steps_done = 0
+    # A controller takes one step per batch; other strategies ignore or do not need the batches.
+    steps_done = sampler.update(model, islice(cycle(search_batches), steps)).controller_steps
     search_seconds = time.perf_counter() - start
     eval_batches = [(x.to(device), y.to(device)) for x, y in eval_batches]
     generator = torch.Generator().manual_seed(seed)
@@ -85,8 +81,7 @@ def run_search(
     uniform = [sampler.space.sample(generator) for _ in range(subnets)]
     results = {strategy: accuracy_summary(held_out_accuracies(model, found, eval_batches))}
     results["random"] = accuracy_summary(held_out_accuracies(model, uniform, eval_batches))
-    with torch.no_grad():
-        full = float(held_out_accuracies(model, [sampler.space.full()], eval_batches)[0])
+    full = float(held_out_accuracies(model, [sampler.space.full()], eval_batches)[0])
     return {
         "strategy": strategy,
         "controller_steps": steps_done,
