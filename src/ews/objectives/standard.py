@@ -1,4 +1,4 @@
-"""Training objectives: the base loss and the EWS subnet term (paper Eq. 2)."""
+"""The standard objective: cross-entropy plus the EWS subnet term (paper Eq. 2), and the term itself."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .subnets import Subnet, use_subnet
+from ..subnets import Subnet, use_subnet
 
 
 def subnet_kl(subnet_logits: Tensor, full_logits: Tensor) -> Tensor:

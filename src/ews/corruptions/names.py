@@ -1,0 +1,36 @@
+"""The corruption benchmarks' fixed names and normalisers (Hendrycks & Dietterich 2019).
+
+One place for the lists every part of `ews` agrees on: which 15 corruptions make the
+benchmark score, which 4 are held out, and AlexNet's errors that normalise ImageNet-C.
+"""
+
+from __future__ import annotations
+
+BENCHMARK: tuple[str, ...] = (
+    "gaussian_noise", "shot_noise", "impulse_noise",
+    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness",
+    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+EXTRA: tuple[str, ...] = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+ALL: tuple[str, ...] = BENCHMARK + EXTRA
+SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+# AlexNet's ImageNet-C top-1 error per corruption, averaged over severities 1-5: the
+# normaliser of mCE used by the benchmark's authors and by AugMix.
+ALEXNET_ERRORS: dict[str, float] = {
+    "gaussian_noise": 0.886428, "shot_noise": 0.894468, "impulse_noise": 0.922640,
+    "defocus_blur": 0.819880, "glass_blur": 0.826268, "motion_blur": 0.785948, "zoom_blur": 0.798360,
+    "snow": 0.866816, "frost": 0.826572, "fog": 0.819324, "brightness": 0.564592,
+    "contrast": 0.853204, "elastic_transform": 0.646056, "pixelate": 0.717840, "jpeg_compression": 0.606500,
+    "speckle_noise": 0.845388, "gaussian_blur": 0.787108, "spatter": 0.717512, "saturate": 0.658248,
+}
+ALEXNET_CLEAN_ERROR = 0.4348
+
+# ImageNet-P: the noise sequences compare every frame with the first one; the others
+# compare frames `difficulty` apart.
+PERTURBATIONS: tuple[str, ...] = (
+    "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow",
+    "brightness", "translate", "rotate", "tilt", "scale",
+)
+NOISE_PERTURBATIONS: tuple[str, ...] = ("gaussian_noise", "shot_noise")
