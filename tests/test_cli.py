@@ -330,3 +330,49 @@ def test_search_on_an_ews_run_with_any_strategy(tmp_path: Path, strategy: str) -
     assert main(["search", "--checkpoint", str(run / "checkpoint.pt"), "--strategy", strategy, "--steps", "2",
                  "--subnets", "3", "--eval-images", "30", "--out", str(out)]) == 0
     assert strategy in json.loads((out / "search.json").read_text())["strategies"]
+
+
+# --- ews eval and ews corrupt ------------------------------------------------------------------------
+
+
+def test_corrupt_then_eval_prints_the_table_and_writes_eval_json(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "digits-c"
+    code = main(["corrupt", "--dataset", "digits", "--out", str(out), "--limit", "30", "--corruptions",
+                 "fog,pixelate", "--severities", "1,5", "--workers", "1", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["fog.npy", "labels.npy", "pixelate.npy"]
+    capsys.readouterr()
+    code = main(["eval", "--checkpoint", str(finished_run / "checkpoint.pt"), "--corruptions", str(out),
+                 "--severities", "1", "--no-progress"])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "| fog |" in stdout
+    results = json.loads((finished_run / "eval" / "eval.json").read_text())
+    assert set(results["corruptions"]) == {"fog", "pixelate"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["corrupt", "--dataset", "digits", "--corruptions", "rain"], "rain"),
+        (["corrupt", "--dataset", "digits", "--severities", "0-2"], "0"),
+        (["corrupt", "--dataset", "mnist"], "mnist"),
+        (["eval", "--attacks", "fgsm"], "fgsm"),
+        (["eval", "--severities", "6"], "6"),
+        (["eval", "--corruptions", "nowhere"], "nowhere"),
+    ],
+)
+def test_eval_and_corrupt_bad_input_exit_2_and_write_nothing(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], names: str
+) -> None:
+    out = tmp_path / "out"
+    extra = ["--checkpoint", str(finished_run / "checkpoint.pt")] if argv[0] == "eval" else []
+    assert main([*argv, *extra, "--out", str(out), "--no-progress"]) == 2
+    assert names in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "none.pt" in one_error_line(capsys.readouterr().err)

@@ -121,6 +121,13 @@ def test_int_is_accepted_for_float_fields() -> None:
     assert isinstance(config.train.lr, float)
 
 
+def test_fractions_and_lists_are_read_as_users_write_them() -> None:
+    config = load_config(overrides=["adversarial.eps=8/255", "adversarial.step_size=2 / 255",
+                                    "train.milestones=[100, 150]", "data.extra_train_roots=[a, b]"])
+    assert config.adversarial.eps == 8 / 255 and config.adversarial.step_size == 2 / 255
+    assert config.train.milestones == [100, 150] and config.data.extra_train_roots == ["a", "b"]
+
+
 def test_nested_model_options() -> None:
     config = load_config(overrides=["model.options.width=8", "model.options.depth=2"])
     assert config.model.options == {"width": 8, "depth": 2}
@@ -203,6 +210,23 @@ BAD_OVERRIDES = [
     (["train.device=tpu"], "train.device"),
     (["train.device=cuda:x"], "train.device"),
     (["train.device=cuda:"], "train.device"),
+    (["train.mode=pgd"], "train.mode"),
+    (["train.awp=true"], "train.awp"),
+    (["adversarial.eps=-1"], "adversarial.eps"),
+    (["adversarial.eps=1/0"], "adversarial.eps"),
+    (["adversarial.norm=l1"], "adversarial.norm"),
+    (["adversarial.steps=0"], "adversarial.steps"),
+    (["adversarial.awp_gamma=0"], "adversarial.awp_gamma"),
+    (["train.label_smoothing=1"], "train.label_smoothing"),
+    (["train.milestones=[5, 3]"], "train.milestones"),
+    (["train.milestones=[0]"], "train.milestones"),
+    (["data.augment=cutout"], "data.augment"),
+    (["data.autoaugment_policy=mnist"], "data.autoaugment_policy"),
+    (["data.augmix.severity=11"], "data.augmix.severity"),
+    (["data.augmix.depth=0"], "data.augmix.depth"),
+    (["data.extra_train_roots=abc"], "data.extra_train_roots"),
+    (["data.extra_train_roots=[1]"], "data.extra_train_roots[0]"),
+    (["train.mode=trades", "data.augment=augmix"], "data.augmix.jsd"),
     # the override syntax itself
     (["train.epochs"], "train.epochs"),
     (["=3"], "=3"),

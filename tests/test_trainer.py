@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,30 @@ def test_iterations_schedule_steps_the_controller_every_n_training_steps(tmp_pat
     # 160 training images / batch 32 = 5 steps per epoch: controller steps at global steps 0, 2, 4 | 6, 8
     assert [line["search_steps"] for line in RunDir(tmp_path / "run").read_metrics()] == [3, 2]
     assert trainer.sampler.steps == 5
+
+
+def test_objective_follows_the_mode_and_augmentation() -> None:
+    assert Trainer(tiny_config()).objective.mode == "standard"
+    augmix = Trainer(tiny_config("data.augment=augmix"))
+    assert augmix.objective.mode == "augmix" and augmix.objective.jsd_weight == 12.0
+    assert augmix.train_set[0][0].shape == (3, 3, 32, 32)  # clean + two AugMix views
+    assert Trainer(tiny_config("data.augment=augmix", "data.augmix.jsd=false")).objective.mode == "standard"
+    assert Trainer(tiny_config("train.mode=trades")).objective.adversarial
+
+
+def test_augmix_with_jsd_trains_ews(tmp_path: Path) -> None:
+    report = Trainer(tiny_config("data.augment=augmix", "train.epochs=1")).fit(RunDir(tmp_path / "run"))
+    line = RunDir(tmp_path / "run").read_metrics()[0]
+    assert report["epochs"] == 1 and line["subnet_loss"] > 0 and math.isfinite(line["train_loss"])
+
+
+def test_early_stopping_holds_out_training_images_and_keeps_the_best_checkpoint(tmp_path: Path) -> None:
+    config = tiny_config("adversarial.val_images=20", "adversarial.eval_steps=2", "method=vanilla")
+    trainer = Trainer(config)
+    assert len(trainer.train_set) == 160 - 20 and len(trainer.val_set) == 20
+    run = RunDir(tmp_path / "run")
+    report = trainer.fit(run)
+    robust = [line["val_robust_accuracy"] for line in run.read_metrics()]
+    assert report["best_epoch"] == 1 + robust.index(max(robust))
+    best = torch.load(run.root / "best.pt", weights_only=True)
+    assert best["epoch"] == report["best_epoch"] and best["best"]["robust_accuracy"] == max(robust)

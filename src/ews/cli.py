@@ -1,4 +1,4 @@
-"""The `ews` command line: `ews train`, `ews search` and `ews demo`.
+"""The `ews` command line: `ews train`, `ews eval`, `ews corrupt`, `ews search` and `ews demo`.
 
 Every user error (bad config, missing data, unsafe checkpoint, occupied output folder)
 prints one line to stderr and exits with code 2, before any long work starts.
@@ -83,6 +83,58 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    """`1-5`, `1,3,5` or `2` -> a sorted list of ints (severities)."""
+    values: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, sep, high = part.strip().partition("-")
+            values.update(range(int(low), int(high) + 1) if sep else [int(low)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1-5 or 1,3,5, got {text!r}") from None
+    return sorted(values)
+
+
+def _fraction(text: str) -> float:
+    """`8/255` or `0.031` -> a float."""
+    from .config import parse_number
+
+    number = parse_number(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction like 8/255, got {text!r}")
+    return number
+
+
+def _name_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import results_markdown, run_evaluation
+
+    out = args.out or args.checkpoint.parent / "eval"
+    results = run_evaluation(
+        args.checkpoint, out=out, corruptions=args.corruptions, severities=args.severities,
+        perturbations=args.perturbations, alexnet_fr=args.alexnet_fr, attacks=args.attacks,
+        n_examples=args.n_examples, eps=args.eps, norm=args.norm, autoattack_version=args.autoattack_version,
+        batch_size=args.batch_size, device=args.device, seed=args.seed, progress=not args.no_progress,
+    )
+    print(results_markdown(results))
+    print(f"written to {out / 'eval.json'} and {out / 'eval.md'}")
+    return 0
+
+
+def _corrupt(args: argparse.Namespace) -> int:
+    from .corruptions.generate import write_dataset_corruptions
+
+    paths = write_dataset_corruptions(
+        args.dataset, args.out, root=args.root, split=args.split, limit=args.limit, corruptions=args.corruptions,
+        severities=args.severities, seed=args.seed, workers=args.workers, progress=not args.no_progress,
+    )
+    print(f"wrote {len(paths)} corruption files and labels.npy to {args.out}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import results_table, run_demo
 
@@ -117,6 +169,40 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     search.add_argument("--out", type=Path, help="output folder (default: next to the checkpoint)")
     search.set_defaults(func=_search)
+
+    evaluation = commands.add_parser("eval", help="clean, corruption and adversarial error of a checkpoint")
+    evaluation.add_argument("--checkpoint", type=Path, required=True)
+    evaluation.add_argument("--corruptions", metavar="PATH_OR_NAME",
+                            help="a CIFAR-10-C style folder of NAME.npy, an ImageNet-C folder, cifar10-c / cifar100-c "
+                                 "(under data.root), or DATASET-c to generate the set once (e.g. digits-c)")
+    evaluation.add_argument("--severities", type=_int_list, default=[1, 2, 3, 4, 5], help="e.g. 1-5 or 1,3,5")
+    evaluation.add_argument("--perturbations", type=Path, metavar="PATH", help="an ImageNet-P folder")
+    evaluation.add_argument("--alexnet-fr", type=Path, metavar="FILE",
+                            help="JSON/YAML of AlexNet's flip probability per perturbation (for mFR)")
+    evaluation.add_argument("--attacks", type=_name_list, default=[], help="comma list of pgd20, autoattack")
+    evaluation.add_argument("--n-examples", type=int, default=1000, help="test images attacked (the first N)")
+    evaluation.add_argument("--eps", type=_fraction, help="attack radius, e.g. 8/255 (default: the run's)")
+    evaluation.add_argument("--norm", choices=("linf", "l2"), help="attack norm (default: the run's)")
+    evaluation.add_argument("--autoattack-version", default="standard", help="standard, plus, rand or custom")
+    evaluation.add_argument("--batch-size", type=int, help="default: the run's train.eval_batch_size")
+    evaluation.add_argument("--device", default="auto")
+    evaluation.add_argument("--seed", type=int, default=0)
+    evaluation.add_argument("--out", type=Path, help="output folder (default: eval/ next to the checkpoint)")
+    evaluation.add_argument("--no-progress", action="store_true", help="no progress bars")
+    evaluation.set_defaults(func=_eval)
+
+    corrupt = commands.add_parser("corrupt", help="write a CIFAR-10-C style corruption set of any dataset")
+    corrupt.add_argument("--dataset", required=True, help="digits, cifar10, cifar100 or imagefolder")
+    corrupt.add_argument("--root", help="the dataset's folder (not needed for digits)")
+    corrupt.add_argument("--out", type=Path, required=True)
+    corrupt.add_argument("--split", choices=("test", "train"), default="test")
+    corrupt.add_argument("--limit", type=int, help="first N images, stratified (quick sets)")
+    corrupt.add_argument("--severities", type=_int_list, default=[1, 2, 3, 4, 5], help="e.g. 1-5 or 1,3,5")
+    corrupt.add_argument("--corruptions", type=_name_list, help="comma list (default: the 15 benchmark + 4 extra)")
+    corrupt.add_argument("--seed", type=int, default=0)
+    corrupt.add_argument("--workers", type=int, help="processes (default: one per CPU core)")
+    corrupt.add_argument("--no-progress", action="store_true", help="no progress bars")
+    corrupt.set_defaults(func=_corrupt)
 
     demo = commands.add_parser("demo", help="vanilla vs EWS on the embedded digits, side by side")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))

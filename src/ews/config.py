@@ -26,7 +26,23 @@ METHODS = ("vanilla", "dropout", "ews")
 SCHEDULES = ("step", "cosine")
 SUBNET_LOSSES = ("kl", "ce")
 SEARCH_SCHEDULES = ("epochs", "iterations")
-_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+_FLOAT_TEXT = re.compile(rf"(?P<num>{_NUMBER})(\s*/\s*(?P<den>{_NUMBER}))?")
+TRAIN_MODES = ("standard", "at", "trades")
+NORMS = ("linf", "l2")
+
+
+@dataclass
+class AugMixConfig:
+    """torchvision's AugMix (Hendrycks et al. 2020) and its Jensen-Shannon consistency loss."""
+
+    severity: int = 5  # 1..10, strength of each operation (the paper: 5)
+    width: int = 3  # augmentation chains mixed per image
+    depth: int = -1  # operations per chain; -1 draws 1..3
+    alpha: float = 1.0  # Dirichlet / Beta mixing parameter
+    all_ops: bool = True  # include the colour ops that overlap with the -C corruptions' families
+    jsd: bool = True  # train on (clean, augmix, augmix) views with the JSD consistency loss
+    jsd_weight: float = 12.0  # weight of the JSD term (AugMix's)
 
 
 @dataclass
@@ -34,7 +50,10 @@ class DataConfig:
     name: str = "digits"  # digits (embedded) | cifar10 | cifar100 | imagefolder
     root: str | None = None  # folder holding the dataset; not needed for digits
     limit: int | None = None  # keep the first N samples of each split, stratified (quick runs)
-    augment: str = "standard"  # random crop (+ flip where the dataset allows it) | none
+    augment: str = "standard"  # standard (crop + flip where allowed) | autoaugment | augmix | none
+    autoaugment_policy: str = "auto"  # auto (imagenet for imagefolder, else cifar10) | cifar10 | imagenet | svhn
+    augmix: AugMixConfig = field(default_factory=AugMixConfig)
+    extra_train_roots: list[str] = field(default_factory=list)  # ImageFolder roots mixed into training (DeepAugment)
     download: bool = False  # opt-in: fetch CIFAR with torchvision when it is missing
     num_workers: int = 0  # DataLoader workers; 0 keeps in-memory data on the main process
 
@@ -54,10 +73,14 @@ class TrainConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     schedule: str = "step"  # step: lr / 10 at 1/3 and 2/3 of training (the paper); cosine
+    milestones: list[int] = field(default_factory=list)  # step epochs for `step` (e.g. [100, 150]); [] = 1/3, 2/3
     warmup_epochs: int = 0  # linear warm-up (the paper uses 5 on ImageNet)
     eval_batch_size: int = 512
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
     deterministic: bool = False  # deterministic kernels (CPU runs are reproducible either way)
+    mode: str = "standard"  # standard (CE) | at (PGD-AT, Madry) | trades (paper Sec. 3.4, Eq. 3-4)
+    awp: bool = False  # adversarial weight perturbation (Wu et al. 2020) on top of the mode
+    label_smoothing: float = 0.0  # on the cross-entropy terms (the authors' AT script: 0.1)
 
 
 @dataclass
@@ -92,6 +115,25 @@ class SearchConfig:
 
 
 @dataclass
+class AdversarialConfig:
+    """PGD for adversarial training, for the search on adversarial D_s', and for early stopping.
+
+    Fractions such as `8/255` are accepted wherever a number is expected.
+    """
+
+    norm: str = "linf"  # linf | l2
+    eps: float = 8 / 255
+    step_size: float = 2 / 255
+    steps: int = 10  # PGD-10 for training and search (the paper)
+    eval_steps: int = 20  # PGD-20 for early stopping
+    trades_gamma: float = 1 / 6  # weight of the clean term in TRADES (Eq. 4: TRADES' beta = 6 rescaled)
+    awp_gamma: float | None = None  # relative weight perturbation; null: 1e-2 for at, 5e-3 for trades
+    awp_warmup: int = 0  # epochs without AWP at the start (the authors' TRADES script: 10)
+    search_on_adversarial: bool = True  # adversarial modes: score subnets on PGD images of D_s (Sec. 3.4.1)
+    val_images: int = 0  # Rice et al. early stopping: hold out N training images, keep best.pt by PGD accuracy
+
+
+@dataclass
 class DropoutConfig:
     rate: float = 0.3  # dropout between the convs of every residual branch (method: dropout)
 
@@ -110,6 +152,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     ews: EwsConfig = field(default_factory=EwsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -193,12 +236,23 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return value
         if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        if origin is float and isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
-            return float(value)  # PyYAML reads "3e-4" (no dot) as a string
+        if origin is float and isinstance(value, str) and (number := parse_number(value)) is not None:
+            return number  # PyYAML reads "3e-4" (no dot) and "8/255" as strings
         if origin in (str, dict) and isinstance(value, origin):
             return value
+        if origin is list and isinstance(value, list):
+            (item,) = typing.get_args(option)
+            return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
     allowed = " or ".join("null" if o is type(None) else (typing.get_origin(o) or o).__name__ for o in options)
     raise ConfigError(f"config key {key} must be {allowed}, got {value!r}")
+
+
+def parse_number(text: str) -> float | None:
+    """`3e-4`, `0.5` or a fraction such as `8/255` -> float; None for anything else (or a zero divisor)."""
+    match = _FLOAT_TEXT.fullmatch(text.strip())
+    if match is None or (match["den"] is not None and float(match["den"]) == 0):
+        return None
+    return float(match["num"]) / (1.0 if match["den"] is None else float(match["den"]))
 
 
 def _parse_override(item: str) -> tuple[str, Any]:
@@ -244,6 +298,7 @@ def _ratio(key: str, value: float | None, *, optional: bool = False) -> None:
 def validate(config: Config) -> Config:
     """Range and choice checks that types alone cannot express."""
     from .data import DATASET_NAMES  # local: keeps `ews.config` importable without torch
+    from .data.augment import AUGMENTATIONS, AUTOAUGMENT_POLICIES
     from .models import list_models
     from .search import STRATEGIES
     from .subnets import CHANNEL_MODES
@@ -275,6 +330,17 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"search.{key} must be a positive number or null, got {value!r}")
     if s.strategy == "l1" and not s.before_training and config.method == "ews":
         raise ConfigError("search.strategy l1 needs search.before_training: true (it has no subnet before a search)")
+    _choice("data.augment", config.data.augment, AUGMENTATIONS)
+    _choice("data.autoaugment_policy", config.data.autoaugment_policy, AUTOAUGMENT_POLICIES)
+    m = config.data.augmix
+    if not 1 <= m.severity <= 10:
+        raise ConfigError(f"data.augmix.severity must be in 1..10, got {m.severity!r}")
+    _at_least("data.augmix.width", m.width, 1)
+    if not (m.depth == -1 or m.depth >= 1):
+        raise ConfigError(f"data.augmix.depth must be -1 (random 1..3) or >= 1, got {m.depth!r}")
+    for key in ("alpha", "jsd_weight"):
+        if not (getattr(m, key) >= 0 and math.isfinite(getattr(m, key))):
+            raise ConfigError(f"data.augmix.{key} must be a number >= 0, got {getattr(m, key)!r}")
     if config.data.limit is not None:
         _at_least("data.limit", config.data.limit, 1)
     _at_least("data.num_workers", config.data.num_workers, 0)
@@ -286,6 +352,9 @@ def validate(config: Config) -> Config:
     _at_least("train.momentum", config.train.momentum, 0)
     _at_least("train.weight_decay", config.train.weight_decay, 0)
     _at_least("train.warmup_epochs", config.train.warmup_epochs, 0)
+    m = config.train.milestones
+    if m and (m != sorted(set(m)) or m[0] < 1):
+        raise ConfigError(f"train.milestones must be increasing epochs >= 1, got {m}")
     if config.train.warmup_epochs >= config.train.epochs and config.train.warmup_epochs:
         raise ConfigError(
             f"train.warmup_epochs must be < train.epochs ({config.train.epochs}), got {config.train.warmup_epochs}"
@@ -299,6 +368,26 @@ def validate(config: Config) -> Config:
     _ratio("ews.rho_paths", config.ews.rho_paths, optional=True)
     _ratio("ews.rho_channels", config.ews.rho_channels, optional=True)
     _at_least("ews.K", config.ews.K, 1)
+    _choice("train.mode", config.train.mode, TRAIN_MODES)
+    if not 0 <= config.train.label_smoothing < 1:
+        raise ConfigError(f"train.label_smoothing must be in [0, 1), got {config.train.label_smoothing!r}")
+    a = config.adversarial
+    _choice("adversarial.norm", a.norm, NORMS)
+    for key in ("eps", "step_size", "trades_gamma"):
+        if not (getattr(a, key) >= 0 and math.isfinite(getattr(a, key))):
+            raise ConfigError(f"adversarial.{key} must be a number >= 0, got {getattr(a, key)!r}")
+    if a.awp_gamma is not None and not (a.awp_gamma > 0 and math.isfinite(a.awp_gamma)):
+        raise ConfigError(f"adversarial.awp_gamma must be a positive number or null, got {a.awp_gamma!r}")
+    for key in ("steps", "eval_steps"):
+        _at_least(f"adversarial.{key}", getattr(a, key), 1)
+    for key in ("awp_warmup", "val_images"):
+        _at_least(f"adversarial.{key}", getattr(a, key), 0)
+    if config.train.awp and config.train.mode == "standard":
+        raise ConfigError("train.awp needs an adversarial train.mode (at or trades), got train.mode standard")
+    if config.train.mode != "standard" and config.data.augment == "augmix" and config.data.augmix.jsd:
+        raise ConfigError(
+            f"train.mode {config.train.mode} cannot be combined with AugMix's JSD views; set data.augmix.jsd=false"
+        )
     if not 0 <= config.dropout.rate < 1:
         raise ConfigError(f"dropout.rate must be in [0, 1), got {config.dropout.rate!r}")
     return config

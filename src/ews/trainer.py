@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, dump_config
-from .data import DatasetInfo, labels_of, load, stratified_fraction
-from .errors import CheckpointError
+from .data import DatasetInfo, labels_of, load, stratified_fraction, stratified_limit
+from .errors import CheckpointError, ConfigError
 from .models import create
-from .objectives import ews_loss
+from .objectives import Objective, build_objective
 from .run_dir import RunDir
 from .search import SearchStats, SubnetSampler, create_sampler
 from .subnets import SubnetSpace
@@ -76,7 +77,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: Config) -> torch.o
     t = config.train
     main_epochs = t.epochs - t.warmup_epochs
     if t.schedule == "step":
-        milestones = sorted({max(1, main_epochs // 3), max(1, 2 * main_epochs // 3)})
+        milestones = [m - t.warmup_epochs for m in t.milestones if m > t.warmup_epochs] or sorted(
+            {max(1, main_epochs // 3), max(1, 2 * main_epochs // 3)}
+        )
         main = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
     else:
         main = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, main_epochs))
@@ -122,8 +125,8 @@ def train_one_epoch(
     device: torch.device,
     sampler: SubnetSampler | None,
     generator: torch.Generator,
-    lam: float,
-    subnet_loss: str,
+    objective: Objective,
+    awp_gamma: float | None = None,
     desc: str = "train",
     progress: bool = True,
     search_every: int | None = None,
@@ -131,8 +134,11 @@ def train_one_epoch(
 ) -> EpochStats:
     """One pass over `loader`; one subnet per step when a sampler is given (paper Sec. 3.3).
 
-    With `search_every = N` a searching sampler is updated on the current batch every N
-    training steps (counted from `first_step`): the authors' code's schedule.
+    Each step: adversarial examples of the full network (adversarial modes), then the
+    objective on the weights (perturbed by AWP when `awp_gamma` is set, restored before
+    the optimiser step). With `search_every = N` a searching sampler is updated on the
+    current batch (adversarial images in adversarial modes) every N training steps
+    (counted from `first_step`): the authors' code's schedule.
     Running sums stay on the device; the host reads them only for the progress bar.
     """
     model.train()
@@ -145,12 +151,14 @@ def train_one_epoch(
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
     for step, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x_adv = objective.adversarial_examples(model, x, y)
         if search_every and sampler is not None and sampler.searches and (first_step + step) % search_every == 0:
-            searches.append(sampler.update(model, [(x, y)]))
+            searches.append(sampler.update(model, [(x if x_adv is None else x_adv, y)]))
         subnet = None if sampler is None else sampler.sample(generator)
-        losses = ews_loss(model, x, y, subnet=subnet, lam=lam, subnet_loss=subnet_loss)
-        optimizer.zero_grad(set_to_none=True)
-        losses.total.backward()
+        with objective.perturbed(model, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
+            losses = objective.losses(model, x, x_adv, y, subnet=subnet)
+            optimizer.zero_grad(set_to_none=True)
+            losses.total.backward()
         optimizer.step()
         loss_sum += losses.base * len(y)
         if losses.subnet is not None:
@@ -211,8 +219,13 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         d = config.data
-        self.train_set, self.info = load(d.name, root=d.root, train=True, augment=d.augment, limit=d.limit, download=d.download)
+        self.train_set, self.info = load(
+            d.name, root=d.root, train=True, augment=d.augment, limit=d.limit, download=d.download,
+            autoaugment_policy=d.autoaugment_policy, augmix=d.augmix, extra_train_roots=d.extra_train_roots,
+        )
         self.test_set, _ = load(d.name, root=d.root, train=False, limit=d.limit, download=d.download)
+        self.val_set = self._hold_out_validation() if config.adversarial.val_images else None
+        self.objective = build_objective(config)
         torch.manual_seed(config.seed)
         self.model = build_model(config, self.info).to(self.device)
         self.sampler = build_sampler(config, self.model)
@@ -225,6 +238,44 @@ class Trainer:
         }
         self.search_set = search_set(config) if self.sampler is not None and self.sampler.searches else None
         self.epoch = 0  # epochs completed
+        self.best: dict[str, float] = {}  # early stopping: {"epoch", "robust_accuracy"} of best.pt
+
+    def _hold_out_validation(self) -> Dataset:
+        """Rice et al.'s early stopping: a fixed stratified slice of the training split, unaugmented.
+
+        The slice leaves training; extra (DeepAugment) folders are never held out.
+        """
+        d, count = self.config.data, self.config.adversarial.val_images
+        plain, _ = load(d.name, root=d.root, train=True, augment="none", limit=d.limit)
+        if count >= len(plain):
+            raise ConfigError(f"adversarial.val_images must be < the {len(plain)} training images, got {count}")
+        held = stratified_limit(labels_of(plain), count)
+        kept = sorted(set(range(len(plain))) - set(held))
+        self.train_set = torch.utils.data.ConcatDataset(
+            [Subset(self.train_set.datasets[0], kept), *self.train_set.datasets[1:]]
+        ) if isinstance(self.train_set, torch.utils.data.ConcatDataset) else Subset(self.train_set, kept)
+        return Subset(plain, held)
+
+    def awp_gamma(self, epoch: int) -> float | None:
+        """AWP's relative perturbation for `epoch`: None when off or still warming up."""
+        a = self.config.adversarial
+        if not self.config.train.awp or epoch <= a.awp_warmup:
+            return None
+        return self.objective.default_awp_gamma if a.awp_gamma is None else a.awp_gamma
+
+    def robust_accuracy(self, dataset: Dataset) -> float:
+        """PGD (`adversarial.eval_steps`) accuracy of the full network in eval mode, for early stopping."""
+        correct, total = 0, 0
+        was_training = self.model.training
+        self.model.eval()
+        for x, y in self.loader(dataset, train=False):
+            x, y = x.to(self.device), y.to(self.device)
+            x_adv = self.objective.evaluation_attack(self.model, x, y)
+            with torch.no_grad():
+                correct += int((self.model(x_adv).argmax(1) == y).sum())
+            total += len(y)
+        self.model.train(was_training)
+        return correct / max(total, 1)
 
     def search_due(self, epoch: int) -> bool:
         """Algorithm 1: search before every K-th epoch (and before the first, by default)."""
@@ -241,7 +292,14 @@ class Trainer:
             num_workers=self.config.data.num_workers, pin_memory=self.device.type == "cuda",
         )
         batches = (batch for _ in range(s.passes) for batch in loader)
+        if self.objective.adversarial and self.config.adversarial.search_on_adversarial:
+            batches = self._adversarial(batches)  # Sec. 3.4.1: vulnerable subnets on D_s'
         return self.sampler.update(self.model, batches)
+
+    def _adversarial(self, batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
+        for x, y in batches:
+            x, y = x.to(self.device), y.to(self.device)
+            yield self.objective.adversarial_examples(self.model, x, y), y
 
     def loader(self, dataset: Dataset, *, train: bool) -> DataLoader:
         t, d = self.config.train, self.config.data
@@ -265,6 +323,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "sampler": {} if self.sampler is None else self.sampler.state_dict(),
             "rng": _rng_state(self.generators),
+            "best": dict(self.best),
         }
 
     def load_state(self, path: Path) -> None:
@@ -292,6 +351,7 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path} does not fit this run: {str(err).splitlines()[0]}") from None
         self.epoch = int(payload["epoch"])
+        self.best = dict(payload.get("best", {}))
 
     def fit(self, run: RunDir, *, resume: bool = False, on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
         """Train to `train.epochs`, checkpointing each epoch; returns the final report."""
@@ -310,7 +370,7 @@ class Trainer:
             rounds = [self.search()] if self.search_due(epoch) else []
             stats = train_one_epoch(
                 self.model, train_loader, self.optimizer, device=self.device, sampler=self.sampler,
-                generator=self.generators["subnet"], lam=config.ews.lam, subnet_loss=config.ews.subnet_loss,
+                generator=self.generators["subnet"], objective=self.objective, awp_gamma=self.awp_gamma(epoch),
                 desc=f"epoch {epoch}/{total}", progress=config.log.progress,
                 search_every=config.search.every_iterations if iterations else None,
                 first_step=(epoch - 1) * len(train_loader),
@@ -330,6 +390,11 @@ class Trainer:
                 "seconds": stats.seconds + sum(r.seconds for r in rounds),
                 **search_summary(searches),
             }
+            if self.val_set is not None:
+                line["val_robust_accuracy"] = self.robust_accuracy(self.val_set)
+                if line["val_robust_accuracy"] > self.best.get("robust_accuracy", -1.0):
+                    self.best = {"epoch": epoch, "robust_accuracy": line["val_robust_accuracy"]}
+                    save_checkpoint(run.root / "best.pt", self.state())
             run.append_metrics(line)  # before the checkpoint: a resume drops lines past its epoch
             save_checkpoint(run.checkpoint, self.state())
             if config.log.progress:
@@ -350,6 +415,11 @@ class Trainer:
             "clean_error": round(100.0 * (1.0 - final), 4),
             "train_seconds": round(seconds, 3),
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            "mode": config.train.mode,
+            "awp": config.train.awp,
         }
+        if self.best:
+            report["best_epoch"] = int(self.best["epoch"])
+            report["best_val_robust_accuracy"] = round(self.best["robust_accuracy"], 6)
         run.write_report(report)
         return report

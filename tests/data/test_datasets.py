@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from pathlib import Path
 
@@ -13,10 +12,13 @@ import torch.nn.functional as F
 from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import ConcatDataset, Subset, TensorDataset
 
+from ews.config import AugMixConfig
 from ews.data import DATASET_NAMES, labels_of, load
 from ews.errors import DataError
+
+from .fake_cifar import write_cifar10, write_cifar100
 
 
 def _all_images(dataset: torch.utils.data.Dataset) -> torch.Tensor:
@@ -133,39 +135,6 @@ def test_unknown_augmentation_lists_the_known_ones() -> None:
 # ----- CIFAR, from tiny folders in the real pickle format -----
 
 
-def _pickle(path: Path, obj: dict) -> None:
-    with open(path, "wb") as f:
-        pickle.dump(obj, f)
-
-
-def _rows(n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(n, 3072), dtype=np.uint8)
-
-
-def _write_cifar10(root: Path) -> dict[str, tuple[np.ndarray, list[int]]]:
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    written = {}
-    for seed, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
-        data, labels = _rows(4, seed), [(seed + i) % 10 for i in range(4)]
-        _pickle(folder / name, {"data": data, "labels": labels, "batch_label": name})
-        written[name] = (data, labels)
-    _pickle(folder / "batches.meta", {"label_names": [f"c{i}" for i in range(10)]})
-    return written
-
-
-def _write_cifar100(root: Path) -> dict[str, tuple[np.ndarray, list[int]]]:
-    folder = root / "cifar-100-python"
-    folder.mkdir(parents=True)
-    written = {}
-    for seed, name in enumerate(["train", "test"]):
-        data, labels = _rows(6, 10 + seed), [17 * i + seed for i in range(6)]
-        _pickle(folder / name, {"data": data, "fine_labels": labels, "coarse_labels": [0] * 6})
-        written[name] = (data, labels)
-    _pickle(folder / "meta", {"fine_label_names": [f"f{i}" for i in range(100)], "coarse_label_names": []})
-    return written
-
-
 def _as_images(rows: np.ndarray) -> torch.Tensor:
     """Rows of 1024 R, then G, then B values, each row-major -> uint8 (N, 3, 32, 32)."""
     return torch.from_numpy(rows).reshape(-1, 3, 32, 32)
@@ -176,7 +145,7 @@ def _bytes(images: torch.Tensor) -> torch.Tensor:
 
 
 def test_cifar10_reads_the_pixels_and_labels_written(tmp_path: Path) -> None:
-    written = _write_cifar10(tmp_path)
+    written = write_cifar10(tmp_path)
     test, info = load("cifar10", root=tmp_path, train=False)
     data, labels = written["test_batch"]
     assert torch.equal(_bytes(_all_images(test)), _as_images(data))
@@ -191,7 +160,7 @@ def test_cifar10_reads_the_pixels_and_labels_written(tmp_path: Path) -> None:
 
 
 def test_cifar100_reads_fine_labels(tmp_path: Path) -> None:
-    written = _write_cifar100(tmp_path)
+    written = write_cifar100(tmp_path)
     train, info = load("cifar100", root=tmp_path, train=True, augment="none")
     data, labels = written["train"]
     assert info.num_classes == 100
@@ -208,13 +177,13 @@ def test_missing_cifar_folder_names_the_path(tmp_path: Path, name: str, folder: 
 
 
 def test_cifar_folder_lacking_a_file_names_it(tmp_path: Path) -> None:
-    _write_cifar10(tmp_path)
+    write_cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
     _assert_one_line_error("data_batch_3", name="cifar10", root=tmp_path, train=False)
 
 
 def test_corrupt_cifar_file_is_a_data_error(tmp_path: Path) -> None:
-    _write_cifar10(tmp_path)
+    write_cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
     _assert_one_line_error("cifar-10-batches-py", name="cifar10", root=tmp_path, train=False)
 
@@ -287,3 +256,139 @@ def test_labels_of_tensor_datasets_and_nested_subsets() -> None:
     dataset = TensorDataset(torch.zeros(5, 3, 2, 2), torch.tensor([4, 3, 2, 1, 0]))
     assert labels_of(dataset) == [4, 3, 2, 1, 0]
     assert labels_of(Subset(Subset(dataset, [1, 2, 4]), [2, 0])) == [0, 3]
+
+
+# ----- AutoAugment / AugMix training splits -----
+
+
+def test_digits_augmix_jsd_items_are_three_views_of_one_crop() -> None:
+    train, _ = load("digits", train=True, augment="augmix", augmix=AugMixConfig(jsd=True))
+    standard, _ = load("digits", train=True, augment="standard")
+    for index in range(3):
+        torch.manual_seed(index)
+        views, label = train[index]
+        torch.manual_seed(index)
+        crop, same_label = standard[index]
+        assert views.shape == (3, 3, 32, 32) and views.dtype == torch.float32 and label == same_label
+        assert 0.0 <= views.min() and views.max() <= 1.0
+        assert torch.equal(views[0], crop)
+        assert not torch.equal(views[1], views[0]) and not torch.equal(views[1], views[2])
+
+
+def test_a_loader_over_jsd_views_yields_batches_of_views() -> None:
+    train, _ = load("digits", train=True, augment="augmix", limit=8)
+    torch.manual_seed(0)
+    views, labels = next(iter(torch.utils.data.DataLoader(train, batch_size=4)))
+    assert views.shape == (4, 3, 3, 32, 32) and labels.shape == (4,)
+
+
+@pytest.mark.parametrize("augment, options", [("augmix", {"augmix": AugMixConfig(jsd=False)}), ("autoaugment", {})])
+def test_digits_single_image_policies_keep_the_image_shape(augment: str, options: dict) -> None:
+    torch.manual_seed(0)
+    train, _ = load("digits", train=True, augment=augment, **options)
+    plain, _ = load("digits", train=True, augment="none")
+    images = torch.stack([train[i][0] for i in range(6)])
+    assert images.shape == (6, 3, 32, 32) and 0.0 <= images.min() and images.max() <= 1.0
+    assert not torch.equal(images, torch.stack([plain[i][0] for i in range(6)]))
+    test, _ = load("digits", train=False, augment=augment, **options)
+    assert torch.equal(test[0][0], test[0][0])
+
+
+@pytest.mark.parametrize("augment, shape", [("autoaugment", (3, 224, 224)), ("augmix", (3, 3, 224, 224))])
+def test_imagefolder_policies_run_on_the_random_resized_crop(tmp_path: Path, augment: str, shape: tuple) -> None:
+    _write_imagefolder(tmp_path)
+    torch.manual_seed(0)
+    train, _ = load("imagefolder", root=tmp_path, train=True, augment=augment)
+    assert train[0][0].shape == shape and 0.0 <= train[0][0].min() and train[0][0].max() <= 1.0
+    val, _ = load("imagefolder", root=tmp_path, train=False, augment=augment)
+    assert val[0][0].shape == (3, 224, 224)
+
+
+def test_unknown_autoaugment_policy_is_a_data_error() -> None:
+    _assert_one_line_error("'fancy'", name="digits", train=True, augment="autoaugment", autoaugment_policy="fancy")
+
+
+# ----- extra training folders (DeepAugment) -----
+
+
+def _write_extra(root: Path, classes: list[str], per_class: int = 2) -> Path:
+    """`root/CLASS/i.png` RGB images of an odd size, so the resize to 32x32 is visible."""
+    rng = np.random.default_rng(1)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, size=(20, 28, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_extra_folders_join_the_digits_training_split(tmp_path: Path) -> None:
+    plain, _ = load("digits", train=True, augment="none")
+    extra = _write_extra(tmp_path / "deepaugment", [str(label) for label in (7, 0, 3, 1, 2, 4, 5, 6, 8, 9)])
+    train, _ = load("digits", train=True, augment="none", extra_train_roots=[extra, str(extra)])
+    assert len(train) == len(plain) + 2 * 20
+    labels = labels_of(train)
+    assert labels[: len(plain)] == labels_of(plain)
+    assert labels[len(plain) :] == 2 * sorted(2 * list(range(10)))
+    image, label = train[len(plain) + 5]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.float32 and label == labels[len(plain) + 5] == 2
+    original = torch.from_numpy(np.array(Image.open(extra / "2" / "1.png"))).permute(2, 0, 1)
+    resized = F.interpolate(original[None].float() / 255, size=(32, 32), mode="bilinear", antialias=True)[0]
+    assert (image - resized).abs().max() < 0.02
+
+
+def test_extra_folders_use_cifar_class_names_and_the_training_augmentation(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    extra = _write_extra(tmp_path / "extra", [f"c{i}" for i in range(10)], per_class=1)
+    train, _ = load("cifar10", root=tmp_path, train=True, augment="augmix", extra_train_roots=[extra])
+    assert len(train) == 30 and labels_of(train)[20:] == list(range(10))
+    views, label = train[25]
+    assert views.shape == (3, 3, 32, 32) and label == 5
+    test, _ = load("cifar10", root=tmp_path, train=False, extra_train_roots=[extra])
+    assert len(test) == 4
+
+
+def test_extra_folders_join_imagefolder_training_at_its_crop_size(tmp_path: Path) -> None:
+    _write_imagefolder(tmp_path / "imagenet")
+    extra = _write_extra(tmp_path / "extra", ["dog", "cat"])
+    train, info = load("imagefolder", root=tmp_path / "imagenet", train=True, extra_train_roots=[extra])
+    assert labels_of(train) == [0, 0, 1, 1, 0, 0, 1, 1] == [train[i][1] for i in range(8)]
+    assert train[6][0].shape == (3, info.image_size, info.image_size)
+
+
+def test_limit_cuts_the_split_and_each_extra_folder_alike(tmp_path: Path) -> None:
+    extra = _write_extra(tmp_path / "extra", [str(label) for label in range(10)], per_class=3)
+    train, _ = load("digits", train=True, augment="none", limit=20, extra_train_roots=[extra])
+    labels = labels_of(train)
+    assert len(train) == 40 and Counter(labels[:20]) == Counter(labels[20:]) == Counter(2 * list(range(10)))
+
+
+def test_missing_extra_folder_is_reported_before_the_dataset_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    message = _assert_one_line_error(
+        str(missing), name="cifar10", root=tmp_path / "no-cifar", train=True, extra_train_roots=[missing]
+    )
+    assert "no-cifar" not in message
+
+
+def test_extra_folder_without_class_folders_names_it(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    _assert_one_line_error(str(tmp_path / "empty"), name="digits", train=True, extra_train_roots=[tmp_path / "empty"])
+
+
+def test_extra_folder_with_other_classes_names_them(tmp_path: Path) -> None:
+    extra = _write_extra(tmp_path / "extra", [str(label) for label in range(9)] + ["ten"], per_class=1)
+    message = _assert_one_line_error(str(extra), name="digits", train=True, extra_train_roots=[extra])
+    assert "missing 9" in message and "unexpected ten" in message
+
+
+def test_extra_class_folder_without_images_names_the_folder(tmp_path: Path) -> None:
+    extra = _write_extra(tmp_path / "extra", [str(label) for label in range(9)], per_class=1)
+    (extra / "9").mkdir()
+    _assert_one_line_error(str(extra), name="digits", train=True, extra_train_roots=[extra])
+
+
+def test_labels_of_concatenated_datasets() -> None:
+    first = TensorDataset(torch.zeros(3, 1), torch.tensor([2, 1, 0]))
+    second = TensorDataset(torch.zeros(2, 1), torch.tensor([5, 4]))
+    joined = ConcatDataset([first, Subset(second, [1])])
+    assert labels_of(joined) == [2, 1, 0, 4] and labels_of(Subset(joined, [3, 0])) == [4, 2]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from ews.objectives import ews_loss, subnet_kl, subnet_term
 from ews.subnets import SubnetSpace
 
-from .conftest import tiny_model
+from ..conftest import tiny_model
 
 
 def test_subnet_kl_is_the_batch_mean_of_kl_full_to_subnet() -> None:

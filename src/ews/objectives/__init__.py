@@ -1,9 +1,20 @@
 """Training objectives: a base loss per training mode, each with the EWS subnet term (paper Eq. 2-4).
 
-Every objective takes `(model, x, y, *, subnet, lam, subnet_loss, ...)` and returns
-`StepLosses`; with `subnet=None` it is the plain base loss.
+`build_objective(config)` picks the run's objective; every loss takes the model, the
+inputs and the subnet to enhance (None: the plain base loss) and returns `StepLosses`.
 """
 
+from .augmix import augmix_loss, jsd_consistency
+from .build import Objective, build_objective
 from .standard import StepLosses, ews_loss, subnet_kl, subnet_term
 
-__all__ = ["StepLosses", "ews_loss", "subnet_kl", "subnet_term"]
+__all__ = [
+    "Objective",
+    "StepLosses",
+    "augmix_loss",
+    "build_objective",
+    "ews_loss",
+    "jsd_consistency",
+    "subnet_kl",
+    "subnet_term",
+]

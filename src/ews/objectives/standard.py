@@ -47,13 +47,14 @@ def ews_loss(
     subnet: Subnet | None,
     lam: float,
     subnet_loss: str = "kl",
+    label_smoothing: float = 0.0,
 ) -> StepLosses:
     """`CE(M(x), y) + lam * L_sub(subnet(x), M(x))`; with `subnet=None` plain cross-entropy.
 
     Both passes share one backward: the subnet's gradients land in the shared weights.
     """
     logits = model(x)  # (B, num_classes)
-    base = F.cross_entropy(logits, y)
+    base = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     if subnet is None:
         return StepLosses(base, base.detach(), None, logits.detach())
     with use_subnet(model, subnet):

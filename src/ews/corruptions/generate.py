@@ -1,0 +1,292 @@
+"""Write -C sets of any dataset in the CIFAR-10-C layout (Hendrycks & Dietterich 2019).
+
+A -C folder holds one `NAME.npy` per corruption, uint8 (S*N, H, W, 3) with rows
+[k*N:(k+1)*N] at the k-th selected severity (ascending), and `labels.npy`, int64
+(S*N,): the labels tiled S times. Images of 64 pixels or less get CIFAR-10-C's
+constants (`small.py`), larger ones ImageNet-C's (the `imagecorruptions` package).
+Every image draws from its own seeded generator (`seeding.py`), so a set is
+byte-identical for any number of worker processes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ..checkpoint import atomic_write_bytes
+from ..errors import ConfigError, DataError
+from .names import ALL, SEVERITIES
+from .seeding import image_rng, numpy_global_seed
+from .small import MAX_SIDE, corrupt_small
+
+_MIN_SIDE_SMALL = 8  # the elastic warp's affine triangle needs a few pixels per side
+_MIN_SIDE_LARGE = 32  # imagecorruptions refuses smaller sides
+_LIBRARY_SEEDED = ("glass_blur", "impulse_noise")  # take a `seed` instead of reading np.random
+_MAX_CHUNK = 128  # images per task: small enough for a smooth progress bar
+
+
+def corrupt(image: np.ndarray, name: str, severity: int, *, rng: np.random.Generator) -> np.ndarray:
+    """One corruption of one uint8 (H, W, 3) image at severity 1..5, as uint8 (H, W, 3).
+
+    Images whose longer side is at most 64 pixels use CIFAR-10-C's constants, larger
+    ones ImageNet-C's. All randomness comes from `rng`.
+    """
+    check_corruptions([name])
+    check_severities([severity])
+    _check_image_shape(image.shape, image.dtype, what="image")
+    if max(image.shape[:2]) <= MAX_SIDE:
+        return corrupt_small(image, name, severity, rng=rng)
+    return _corrupt_large(image, name, severity, rng=rng)
+
+
+def _corrupt_large(image: np.ndarray, name: str, severity: int, *, rng: np.random.Generator) -> np.ndarray:
+    from imagecorruptions import corrupt as library_corrupt  # its import pulls in numba: only when needed
+
+    seed = {"seed": int(rng.integers(2**31))} if name in _LIBRARY_SEEDED else {}
+    with numpy_global_seed(rng):
+        return library_corrupt(image, severity=severity, corruption_name=name, **seed)
+
+
+def check_corruptions(corruptions: Iterable[str] | None) -> tuple[str, ...]:
+    """Known names in the given order without repeats; None means all 19 (15 benchmark + 4 extra)."""
+    if corruptions is None:
+        return ALL
+    chosen = (corruptions,) if isinstance(corruptions, str) else tuple(corruptions)
+    for name in chosen:
+        if name not in ALL:
+            raise ConfigError(f"unknown corruption {name!r}; allowed: {', '.join(ALL)}")
+    if not chosen:
+        raise ConfigError(f"no corruption selected; allowed: {', '.join(ALL)}")
+    return tuple(dict.fromkeys(chosen))
+
+
+def check_severities(severities: Iterable[int]) -> tuple[int, ...]:
+    """Severities sorted ascending without repeats, each an integer in 1..5."""
+    chosen = tuple(severities)
+    for severity in chosen:
+        if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
+            raise ConfigError(f"severity must be an integer in 1..5, got {severity!r}")
+    if not chosen:
+        raise ConfigError("no severity selected; allowed: 1..5")
+    return tuple(sorted({int(severity) for severity in chosen}))
+
+
+def _check_image_shape(shape: tuple[int, ...], dtype: np.dtype, *, what: str, batch: bool = False) -> None:
+    expected = "(N, H, W, 3)" if batch else "(H, W, 3)"
+    if dtype != np.uint8 or len(shape) != 3 + batch or shape[-1] != 3:
+        raise DataError(f"{what} must be uint8 {expected} RGB, got {np.dtype(dtype).name} {tuple(shape)}")
+    height, width = shape[-3:-1]
+    least = _MIN_SIDE_SMALL if max(height, width) <= MAX_SIDE else _MIN_SIDE_LARGE
+    if min(height, width) < least:
+        raise DataError(f"{what} of {height}x{width} pixels is too small: sides must be at least {least} pixels")
+
+
+def dataset_to_uint8(dataset: Dataset, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """An ews dataset (float32 (3, H, W) in [0, 1], int label) -> uint8 (N, H, W, 3) images, int64 (N,) labels.
+
+    Load it with `augment="none"`: corruption sets are built from the plain images.
+    """
+    images, labels = [], []
+    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise DataError(f"dataset yields images of shape {tuple(x.shape[1:])}; expected (3, H, W): load it unaugmented")
+        pixels = (x * 255).round_().clamp_(0, 255).to(torch.uint8)  # (B, 3, H, W)
+        images.append(pixels.permute(0, 2, 3, 1).numpy())
+        labels.append(torch.as_tensor(y).numpy())
+    if not images:
+        raise DataError("dataset is empty: nothing to corrupt")
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+
+
+def write_corrupted_set(
+    images: np.ndarray | Dataset,
+    labels: Sequence[int] | np.ndarray | None,
+    out: str | Path,
+    *,
+    corruptions: Iterable[str] | None = ALL,
+    severities: Iterable[int] = SEVERITIES,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Write `out/NAME.npy` per corruption and `out/labels.npy`; return the corruption files' paths.
+
+    `images`: uint8 (N, H, W, 3), or an ews dataset (then `labels=None` takes its own).
+    `workers`: processes (None or 0: one per CPU core; 1: in this process). Each file is
+    filled on disk through a memory map and renamed into place when complete, so a
+    killed run never leaves a torn file and at most one corruption is in flight.
+    """
+    chosen, levels = check_corruptions(corruptions), check_severities(severities)
+    if isinstance(images, Dataset):
+        images, own_labels = dataset_to_uint8(images)
+        labels = own_labels if labels is None else labels
+    images = np.ascontiguousarray(images)
+    _check_image_shape(images.shape, images.dtype, what="images", batch=True)
+    labels = _check_labels(labels, len(images))
+    workers = _check_workers(workers)
+    out = _prepare_folder(out)
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.tile(labels, len(levels)))
+    atomic_write_bytes(out / "labels.npy", buffer.getvalue())
+
+    n = len(images)
+    chunk = max(1, min(_MAX_CHUNK, math.ceil(n / (4 * workers))))
+    pool = _pool(workers, images) if workers > 1 else None
+    paths = []
+    try:
+        with tqdm(total=len(chosen) * len(levels) * n, unit="img", disable=not progress) as bar:
+            for name in chosen:
+                bar.set_description(name)
+                paths.append(_write_one(out, images, name, levels, seed=seed, chunk=chunk, pool=pool, bar=bar))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return paths
+
+
+def write_dataset_corruptions(
+    dataset: str,
+    out: str | Path,
+    *,
+    root: str | Path | None = None,
+    split: str = "test",
+    limit: int | None = None,
+    corruptions: Iterable[str] | None = None,
+    severities: Iterable[int] = SEVERITIES,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """`ews corrupt`: a -C set of one split of any dataset `ews.data.load` reads (first `limit` images, stratified)."""
+    from ..data import load
+
+    if split not in ("test", "train"):
+        raise ConfigError(f"split must be 'test' or 'train', got {split!r}")
+    chosen, levels = check_corruptions(corruptions), check_severities(severities)
+    _check_workers(workers)
+    data, _ = load(dataset, root=root, train=split == "train", augment="none", limit=limit)
+    images, labels = dataset_to_uint8(data)
+    return write_corrupted_set(
+        images, labels, out, corruptions=chosen, severities=levels, seed=seed, workers=workers, progress=progress
+    )
+
+
+def _check_labels(labels: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
+    if labels is None:
+        raise DataError("labels are missing: pass one integer label per image")
+    array = np.asarray(labels)
+    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"labels must be {n} integers (one per image), got {array.dtype.name} {array.shape}")
+    return array.astype(np.int64)
+
+
+def _check_workers(workers: int | None) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, (int, type(None))) or (workers or 0) < 0:
+        raise ConfigError(f"workers must be a positive integer (0: one per CPU core), got {workers!r}")
+    return workers or os.cpu_count() or 1
+
+
+def _prepare_folder(out: str | Path) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output {out} is a file; give a folder for the -C set")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _write_one(
+    out: Path,
+    images: np.ndarray,
+    name: str,
+    severities: tuple[int, ...],
+    *,
+    seed: int,
+    chunk: int,
+    pool: Executor | None,
+    bar: tqdm,
+) -> Path:
+    """Fill a memory-mapped temporary .npy, flush it to disk, then rename it over `out/NAME.npy`."""
+    n = len(images)
+    path = out / f"{name}.npy"
+    handle, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".npy.tmp")
+    os.close(handle)
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(severities) * n, *images.shape[1:]))
+        for row, corrupted in _corrupted_chunks(images, name, severities, seed=seed, chunk=chunk, pool=pool):
+            array[row : row + len(corrupted)] = corrupted
+            bar.update(len(corrupted))
+        array.flush()
+        del array
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _corrupted_chunks(
+    images: np.ndarray, name: str, severities: tuple[int, ...], *, seed: int, chunk: int, pool: Executor | None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first output row, uint8 (B, H, W, 3)) for every chunk of images at every severity, in any order."""
+    n = len(images)
+    tasks = [(k, severity, start) for k, severity in enumerate(severities) for start in range(0, n, chunk)]
+    if pool is None:
+        for k, severity, start in tasks:
+            yield k * n + start, _corrupt_range(images, name, severity, start, min(start + chunk, n), seed)
+        return
+    futures = {pool.submit(_worker_range, name, severity, start, min(start + chunk, n), seed): k * n + start
+               for k, severity, start in tasks}
+    for future in as_completed(futures):
+        yield futures[future], future.result()
+
+
+def _corrupt_range(images: np.ndarray, name: str, severity: int, start: int, stop: int, seed: int) -> np.ndarray:
+    return np.stack([
+        corrupt(images[index], name, severity, rng=image_rng(seed, corruption=name, severity=severity, index=index))
+        for index in range(start, stop)
+    ])
+
+
+_WORKER_IMAGES: np.ndarray | None = None
+
+
+def _init_worker(images: np.ndarray) -> None:
+    """Give each worker the clean images once, not with every task."""
+    global _WORKER_IMAGES
+    _WORKER_IMAGES = images
+    cv2.setNumThreads(1)  # one process per core already; threads inside would oversubscribe
+
+
+def _worker_range(name: str, severity: int, start: int, stop: int, seed: int) -> np.ndarray:
+    assert _WORKER_IMAGES is not None, "worker started without _init_worker"
+    return _corrupt_range(_WORKER_IMAGES, name, severity, start, stop, seed)
+
+
+def _pool(workers: int, images: np.ndarray) -> ProcessPoolExecutor:
+    """Workers started from a fresh fork server, never forked from this process.
+
+    A child forked from a process whose OpenCV thread pool has run deadlocks on its first
+    OpenCV call (seen with `cv2.setNumThreads`), so plain `fork` is out. The fork server
+    imports this module once; each worker then starts without importing torch again.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" not in methods:
+        return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(images,))
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(images,))

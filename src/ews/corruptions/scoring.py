@@ -1,0 +1,291 @@
+"""Score a model on CIFAR-10-C, ImageNet-C and ImageNet-P (Hendrycks & Dietterich 2019).
+
+The model takes float [0, 1] NCHW input and normalises inside (DESIGN point 1). Images
+travel as uint8 and become floats per batch on the model's device, so a batch crosses
+the bus at a quarter of its float size. Every folder and table is checked before the
+first image is scored. Errors, flip probabilities and scores are in percent.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..errors import ConfigError, DataError
+from . import metrics, names
+from .cifar_c import open_npy, read_cifar_c, severity_batches
+from .imagenet_c import Transform, default_transform, read_imagenet_c, severity_images
+from .imagenet_p import SequenceTransform, Sequences, check_alexnet_flips, is_noise, read_alexnet_flips, read_imagenet_p
+
+Errors = dict[str, dict[str, float]]  # corruption -> str(severity) -> error (%)
+
+
+@contextmanager
+def inference(model: nn.Module) -> Iterator[None]:
+    """Eval mode (running BatchNorm statistics, no dropout) without autograd; the mode is restored on exit."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def model_input(images: Tensor, *, device: torch.device) -> Tensor:
+    """(B, 3, H, W) uint8 in 0..255 or float in [0, 1] -> float [0, 1] on `device`, scaled after the copy."""
+    cuda = device.type == "cuda"
+    if cuda and images.device.type == "cpu" and not images.is_pinned():
+        images = images.pin_memory()
+    x = images.to(device, non_blocking=cuda)
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+def predict(model: nn.Module, images: Tensor, *, device: torch.device) -> Tensor:
+    """Top-1 class per image of a batch, (B,) on `device`: the one prediction step of every loop here."""
+    return model(model_input(images, device=device)).argmax(1)
+
+
+def check_severities(severities: Iterable[int]) -> tuple[int, ...]:
+    """The requested severities, sorted and unique; each must be one of the benchmark's 1..5."""
+    chosen = tuple(severities)
+    if not chosen or any(s not in names.SEVERITIES for s in chosen):
+        raise ConfigError(f"severities must be a non-empty subset of 1..5, got {list(chosen)}")
+    return tuple(sorted(set(chosen)))
+
+
+def _device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    first = next(model.parameters(), None)
+    return torch.device("cpu") if first is None else first.device
+
+
+def _workers(num_workers: int | None) -> int:
+    """Decoding JPEGs and videos is CPU-bound: by default a few workers keep the model fed."""
+    return min(8, os.cpu_count() or 1) if num_workers is None else num_workers
+
+
+def _output_width(model: nn.Module, image: Tensor, *, device: torch.device) -> int:
+    """Number of classes the model predicts, from one (3, H, W) image."""
+    return model(model_input(image.unsqueeze(0), device=device)).shape[1]
+
+
+def _emit(result: dict[str, Any]) -> dict[str, Any]:
+    """Warn the caller of every message in `result["warnings"]` (kept there for eval.json)."""
+    for message in result["warnings"]:
+        warnings.warn(message, stacklevel=3)
+    return result
+
+
+def _summary(errors: Errors, severities: Sequence[int], *, scores: str) -> dict[str, Any]:
+    """Per-corruption errors plus the benchmark means; a partial set gets no mean, and a warning says why."""
+    per = {name: list(by_severity.values()) for name, by_severity in errors.items()}
+    messages = []
+    missing = [name for name in names.BENCHMARK if name not in errors]
+    if missing:
+        messages.append(f"{scores} not reported: {len(missing)} of the 15 benchmark corruptions are missing "
+                        f"({', '.join(missing)})")
+    extra_missing = [name for name in names.EXTRA if name not in errors]
+    if 0 < len(extra_missing) < len(names.EXTRA):
+        messages.append(f"extra_corruption_error not reported: missing {', '.join(extra_missing)}")
+    return {
+        "corruption_error": metrics.mean_error(per, names.BENCHMARK),
+        "extra_corruption_error": metrics.mean_error(per, names.EXTRA),
+        "corruptions": errors,
+        "severities": list(severities),
+        "warnings": messages,
+    }
+
+
+def cifar_c_errors(
+    model: nn.Module,
+    folder: str | Path,
+    *,
+    severities: Sequence[int] = names.SEVERITIES,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Top-1 error (%) per corruption file and severity of a CIFAR-10-C / CIFAR-100-C style folder.
+
+    Returns `corruptions` ({name: {str(severity): error}}; every `.npy` but labels, so a
+    user's own file is scored under its stem), `corruption_error` (mean over the 15
+    benchmark corruptions and the chosen severities, the number of the paper's Table 1),
+    `extra_corruption_error` (the 4 held-out ones) and `warnings`. Only the current batch
+    is read from the memory-mapped files.
+    """
+    severities = check_severities(severities)
+    data = read_cifar_c(folder)
+    device = _device(model, device)
+    labels = torch.from_numpy(data.labels).to(device)
+    errors: Errors = {}
+    total = len(data.files) * len(severities) * data.per_severity
+    with inference(model), tqdm(total=total, unit="img", desc="CIFAR-C", disable=not progress) as bar:
+        first = torch.from_numpy(np.array(open_npy(next(iter(data.files.values())))[0])).permute(2, 0, 1)
+        width = _output_width(model, first, device=device)
+        if int(data.labels.max()) >= width:
+            raise DataError(f"{data.folder / 'labels.npy'} has label {int(data.labels.max())} but the model "
+                            f"predicts {width} classes")
+        for name, path in data.files.items():
+            images = open_npy(path)
+            errors[name] = {}
+            for severity in severities:
+                bar.set_postfix_str(f"{name} {severity}")
+                wrong = torch.zeros((), dtype=torch.long, device=device)
+                for rows, batch in severity_batches(images, severity=severity, per_severity=data.per_severity,
+                                                    batch_size=batch_size):
+                    x = torch.from_numpy(batch).permute(0, 3, 1, 2)  # (B, H, W, 3) -> (B, 3, H, W), a view
+                    wrong += (predict(model, x, device=device) != labels[rows]).sum()
+                    bar.update(len(batch))
+                errors[name][str(severity)] = 100.0 * wrong.item() / data.per_severity
+    return _emit(_summary(errors, severities, scores="corruption_error"))
+
+
+def imagenet_c_errors(
+    model: nn.Module,
+    root: str | Path,
+    *,
+    clean_error: float | None,
+    severities: Sequence[int] = names.SEVERITIES,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    transform: Transform | None = None,
+    classes: Sequence[str] | None = None,
+    num_workers: int | None = None,
+) -> dict[str, Any]:
+    """Top-1 error (%) per corruption and severity of an ImageNet-C root, with mCE and relative mCE.
+
+    `clean_error` is the model's clean top-1 error in percent (None: no relative mCE).
+    `classes` are the model's WNIDs in label order (default: the sorted class folders
+    found, which must then number as many as the model's outputs). `transform` maps a
+    PIL image to a (3, H, W) tensor, uint8 or float in [0, 1] (default: resize 256,
+    centre crop 224). `mce`/`relative_mce` (AlexNet-normalised, x100) need all 15
+    benchmark corruptions at all 5 severities, since AlexNet's normalisers average
+    severities 1-5; otherwise they are None and a warning says why. `ce`/`relative_ce`
+    hold the per-corruption terms for every corruption with an AlexNet normaliser.
+    """
+    severities = check_severities(severities)
+    if clean_error is not None and not 0 <= clean_error <= 100:
+        raise ConfigError(f"clean_error is a percentage in [0, 100], got {clean_error}")
+    data = read_imagenet_c(root, severities=severities, classes=classes)
+    device = _device(model, device)
+    transform = default_transform() if transform is None else transform
+    workers = _workers(num_workers)
+    folders = [(name, severity) for name, by_severity in data.folders.items() for severity in by_severity]
+    errors: Errors = {name: {} for name in data.folders}
+    with inference(model), tqdm(unit="img", desc="ImageNet-C", disable=not progress) as bar:
+        for index, (name, severity) in enumerate(folders):
+            images = severity_images(data, name, severity, transform=transform)
+            if index == 0:
+                width = _output_width(model, images[0][0], device=device)
+                if width < len(data.classes) or (classes is None and width != len(data.classes)):
+                    raise DataError(f"ImageNet-C root {data.root} has {len(data.classes)} classes but the model "
+                                    f"predicts {width}; pass the model's classes in label order")
+            bar.set_postfix_str(f"{name} {severity} ({index + 1}/{len(folders)})")
+            loader = DataLoader(images, batch_size=batch_size, num_workers=workers, pin_memory=device.type == "cuda")
+            wrong = torch.zeros((), dtype=torch.long, device=device)
+            for x, y in loader:
+                wrong += (predict(model, x, device=device) != y.to(device, non_blocking=True)).sum()
+                bar.update(len(y))
+            errors[name][str(severity)] = 100.0 * wrong.item() / len(images)
+    result = _summary(errors, severities, scores="corruption_error and mCE")
+    per = {name: list(by_severity.values()) for name, by_severity in errors.items()}
+    result["ce"] = metrics.ce(per)
+    result["relative_ce"] = None if clean_error is None else metrics.relative_ce(per, clean_error=clean_error)
+    complete = result["corruption_error"] is not None and severities == names.SEVERITIES
+    if result["corruption_error"] is not None and not complete:
+        result["warnings"].append("mCE not reported: AlexNet's normalisers average severities 1-5, but only "
+                                  f"{', '.join(map(str, severities))} were scored")
+    result["mce"] = metrics.mce(per) if complete else None
+    result["relative_mce"] = None
+    if complete and clean_error is not None:
+        result["relative_mce"] = metrics.relative_mce(per, clean_error=clean_error)
+    return _emit(result)
+
+
+def _flush(model: nn.Module, pending: list[Tensor], *, batch_size: int, device: torch.device) -> list[np.ndarray]:
+    """Predict the frames of whole sequences in batches and split the classes back per sequence."""
+    frames = torch.cat(pending)
+    classes = torch.cat([predict(model, frames[i:i + batch_size], device=device)
+                         for i in range(0, len(frames), batch_size)]).cpu().numpy()
+    return np.split(classes, np.cumsum([len(p) for p in pending])[:-1])
+
+
+def sequence_predictions(
+    model: nn.Module, sequences: Iterable[Tensor], *, batch_size: int, device: torch.device
+) -> Iterator[np.ndarray]:
+    """Top-1 classes per frame of each (T, 3, H, W) sequence, in order; short sequences share batches."""
+    pending: list[Tensor] = []
+    for frames in sequences:
+        if pending and frames.shape[1:] != pending[0].shape[1:]:
+            yield from _flush(model, pending, batch_size=batch_size, device=device)
+            pending = []
+        pending.append(frames)
+        if sum(len(p) for p in pending) >= batch_size:
+            yield from _flush(model, pending, batch_size=batch_size, device=device)
+            pending = []
+    if pending:
+        yield from _flush(model, pending, batch_size=batch_size, device=device)
+
+
+def imagenet_p_flip(
+    model: nn.Module,
+    root: str | Path,
+    *,
+    alexnet_fp: str | Path | Mapping[str, float] | None = None,
+    difficulty: int = 1,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    transform: SequenceTransform | None = None,
+    num_workers: int | None = None,
+) -> dict[str, Any]:
+    """ImageNet-P flip probability (%) per perturbation folder, their mean, and mFR given AlexNet's.
+
+    Noise perturbations compare every frame with the first; the others compare frames
+    `difficulty` apart. `alexnet_fp` (a name -> probability mapping, or a JSON/YAML file
+    of one) must cover every perturbation found; then `flip_rate` holds FR_p (%) and
+    `mfr` their mean, else both are None. `transform` maps a uint8 (T, 3, H, W) sequence
+    to model input (default: frames as stored; the released frames are 224 x 224).
+    """
+    if difficulty < 1:
+        raise ConfigError(f"difficulty must be >= 1, got {difficulty}")
+    data = read_imagenet_p(root)
+    table = None
+    if alexnet_fp is not None:
+        table = read_alexnet_flips(alexnet_fp)
+        check_alexnet_flips(table, data, source=alexnet_fp)
+    device = _device(model, device)
+    workers = _workers(num_workers)
+    flips: dict[str, float] = {}
+    total = sum(len(paths) for paths in data.sequences.values())
+    with inference(model), tqdm(total=total, unit="seq", desc="ImageNet-P", disable=not progress) as bar:
+        for name, paths in data.sequences.items():
+            bar.set_postfix_str(name)
+            loader = DataLoader(Sequences(paths, transform), batch_size=None, num_workers=workers)
+            predictions = []
+            for classes in sequence_predictions(model, loader, batch_size=batch_size, device=device):
+                predictions.append(classes)
+                bar.update(1)
+            try:
+                flips[name] = metrics.flip_probability(predictions, noise=is_noise(name), difficulty=difficulty)
+            except ValueError as err:
+                raise DataError(f"ImageNet-P {data.root / name}: {err}") from None
+    return {
+        "flip_probability": {name: 100.0 * value for name, value in flips.items()},
+        "mean_flip_probability": 100.0 * float(np.mean(list(flips.values()))),
+        "flip_rate": None if table is None else metrics.flip_rates(flips, table),
+        "mfr": None if table is None else metrics.mean_flip_rate(flips, table),
+        "difficulty": difficulty,
+    }

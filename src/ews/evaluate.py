@@ -1,0 +1,266 @@
+"""`ews eval`: clean, corruption and adversarial error of any checkpoint, as the benchmarks define them.
+
+Evaluation is separate from training (DESIGN point 9): it rebuilds the model from the
+config stored in the checkpoint, reads weights with `weights_only=True`, and writes
+`eval.json` (merged with an earlier evaluation in the same folder, so corruption and
+attack results can be computed in separate calls) plus `eval.md`. Every argument is
+checked before the first image is scored.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .checkpoint import atomic_write_text, load_checkpoint
+from .attacks import AUTOATTACK_VERSIONS, EVAL_ATTACKS
+from .config import Config, load_config
+from .corruptions import names
+from .data import DatasetInfo, load
+from .errors import ConfigError, DataError
+from .trainer import build_model, evaluate, resolve_device
+
+# Released -C sets found under data.root by name; other `<dataset>-c` names are generated.
+_RELEASED_C = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
+
+
+@dataclass
+class TrainedModel:
+    """A checkpoint's network in eval mode, with the config and test split it was trained for."""
+
+    model: nn.Module
+    config: Config
+    info: DatasetInfo
+    test_set: Dataset
+    checkpoint: Path
+
+
+def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Sequence[str] = ()) -> TrainedModel:
+    """Rebuild the network a checkpoint was trained as and load its weights (no code runs)."""
+    checkpoint = Path(checkpoint)
+    payload = load_checkpoint(checkpoint, map_location=device)
+    config = load_config(base=payload.get("config", {}), overrides=overrides)
+    d = config.data
+    test_set, info = load(d.name, root=d.root, train=False, limit=d.limit)
+    model = build_model(config, info).to(device)
+    try:
+        model.load_state_dict(payload["model"])
+    except (KeyError, RuntimeError) as err:
+        from .errors import CheckpointError
+
+        raise CheckpointError(f"checkpoint {checkpoint} does not fit its own config: {str(err).splitlines()[0]}") from None
+    model.eval()
+    return TrainedModel(model, config, info, test_set, checkpoint)
+
+
+def corruption_layout(path: Path) -> str:
+    """`cifar` for a folder of `NAME.npy` files, `imagenet` for `CORRUPTION/SEVERITY/CLASS/*` folders."""
+    if not path.is_dir():
+        raise DataError(f"corruption set {path} is not a folder")
+    if any(path.glob("*.npy")):
+        return "cifar"
+    if any(child.is_dir() and child.name.isdigit() for sub in path.iterdir() if sub.is_dir() for child in sub.iterdir()):
+        return "imagenet"
+    raise DataError(
+        f"corruption set {path} has neither NAME.npy files (CIFAR-10-C layout) "
+        f"nor CORRUPTION/SEVERITY/CLASS folders (ImageNet-C layout)"
+    )
+
+
+def resolve_corruptions(spec: str, trained: TrainedModel, *, cache: Path, seed: int = 0, progress: bool = True) -> Path:
+    """A path as given; `cifar10-c`/`cifar100-c` under data.root; `<dataset>-c` generated once into `cache`."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    dataset = trained.config.data.name
+    if spec.lower() != f"{dataset}-c":
+        raise DataError(f"--corruptions {spec!r} is neither an existing folder nor {dataset}-c (this model's dataset)")
+    if dataset in _RELEASED_C:
+        root = trained.config.data.root
+        released = Path(root or ".") / _RELEASED_C[dataset]
+        if not released.is_dir():
+            raise DataError(f"--corruptions {spec}: {released} does not exist; download {_RELEASED_C[dataset]} there")
+        return released
+    return generated_c_set(dataset, trained.config, cache / f"{dataset}-c", seed=seed, progress=progress)
+
+
+def generated_c_set(
+    dataset: str, config: Config, folder: Path, *, corruptions: Sequence[str] = names.ALL, seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """The -C set of `dataset`'s test split, generated on first use (by default 19 corruptions x 5 severities)."""
+    from .corruptions.generate import dataset_to_uint8, write_corrupted_set
+
+    if (folder / "labels.npy").is_file() and all((folder / f"{n}.npy").is_file() for n in corruptions):
+        return folder
+    test_set, _ = load(dataset, root=config.data.root, train=False, limit=config.data.limit)
+    images, labels = dataset_to_uint8(test_set)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_corrupted_set(images, labels, folder, corruptions=corruptions, seed=seed, progress=progress)
+    return folder
+
+
+def _check_attacks(attacks: Sequence[str]) -> None:
+    unknown = [a for a in attacks if a not in EVAL_ATTACKS]
+    if unknown:
+        raise ConfigError(f"unknown attack {unknown[0]!r}; allowed: {', '.join(EVAL_ATTACKS)}")
+
+
+def _check_severities(severities: Sequence[int]) -> None:
+    bad = [s for s in severities if s not in names.SEVERITIES]
+    if bad or not severities:
+        raise ConfigError(f"severities must be in 1..5, got {list(severities)}")
+
+
+def _first_images(dataset: Dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `count` test images (RobustBench's convention), as one batch."""
+    loader = DataLoader(dataset, batch_size=min(count, 512))
+    xs, ys, seen = [], [], 0
+    for x, y in loader:
+        xs.append(x)
+        ys.append(y)
+        seen += len(y)
+        if seen >= count:
+            break
+    return torch.cat(xs)[:count], torch.cat(ys)[:count]
+
+
+def run_evaluation(
+    checkpoint: str | Path,
+    *,
+    out: str | Path,
+    corruptions: str | None = None,
+    severities: Sequence[int] = names.SEVERITIES,
+    perturbations: str | Path | None = None,
+    alexnet_fr: str | Path | None = None,
+    attacks: Sequence[str] = (),
+    n_examples: int = 1000,
+    eps: float | None = None,
+    norm: str | None = None,
+    autoattack_version: str = "standard",
+    batch_size: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate one checkpoint and write `eval.json` and `eval.md` into `out`."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    _check_attacks(attacks)
+    _check_severities(severities)
+    if n_examples < 1:
+        raise ConfigError(f"--n-examples must be >= 1, got {n_examples}")
+    if autoattack_version not in AUTOATTACK_VERSIONS:
+        raise ConfigError(f"AutoAttack version must be one of {', '.join(AUTOATTACK_VERSIONS)}, got {autoattack_version!r}")
+    if eps is not None and not eps >= 0:
+        raise ConfigError(f"--eps must be >= 0, got {eps}")
+    if norm is not None and norm not in ("linf", "l2"):
+        raise ConfigError(f"--norm must be linf or l2, got {norm!r}")
+    for label, path in (("--perturbations", perturbations), ("--alexnet-fr", alexnet_fr)):
+        if path is not None and not Path(path).exists():
+            raise DataError(f"{label} {path} does not exist")
+    torch_device = resolve_device(device)
+    trained = load_trained(checkpoint, device=torch_device)
+    batch = batch_size or trained.config.train.eval_batch_size
+    corruption_path = None
+    if corruptions is not None:
+        corruption_path = resolve_corruptions(corruptions, trained, cache=Path(checkpoint).parent, seed=seed, progress=progress)
+        layout = corruption_layout(corruption_path)
+
+    results: dict[str, Any] = {"checkpoint": str(checkpoint), "dataset": trained.config.data.name,
+                               "model": trained.config.model.name, "method": trained.config.method}
+    test_loader = DataLoader(trained.test_set, batch_size=batch)
+    results["clean_error"] = round(100.0 * (1.0 - evaluate(trained.model, test_loader, device=torch_device)), 4)
+    if corruption_path is not None:
+        from .corruptions import scoring
+
+        if layout == "cifar":
+            results.update(scoring.cifar_c_errors(
+                trained.model, corruption_path, severities=severities, batch_size=batch, device=torch_device,
+                progress=progress))
+        else:
+            results.update(scoring.imagenet_c_errors(
+                trained.model, corruption_path, clean_error=results["clean_error"], severities=severities,
+                batch_size=batch, device=torch_device, progress=progress))
+        results["corruption_set"] = str(corruption_path)
+    if perturbations is not None:
+        from .corruptions import scoring
+
+        results.update(scoring.imagenet_p_flip(
+            trained.model, Path(perturbations), alexnet_fp=alexnet_fr, batch_size=batch, device=torch_device,
+            progress=progress))
+    if attacks:
+        from .attacks import adversarial_errors
+
+        a = trained.config.adversarial
+        x, y = _first_images(trained.test_set, n_examples)
+        adv = adversarial_errors(
+            trained.model, x, y, attacks=tuple(attacks), eps=a.eps if eps is None else eps,
+            norm=norm or a.norm, batch_size=batch, device=torch_device, state_dir=out, seed=seed,
+            version=autoattack_version)
+        adv["adv_clean_error"] = adv.pop("clean_error")  # on the attacked images only
+        for message in adv.pop("warnings", []):
+            warnings.warn(message, stacklevel=2)
+            results.setdefault("warnings", []).append(message)
+        results.update(adv)
+    return write_results(out, results)
+
+
+def write_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """Merge into an earlier `eval.json` in `out` (new keys win) and write both files atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "eval.json"
+    merged: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            merged = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            merged = {}
+        if merged.get("checkpoint") != results["checkpoint"]:
+            merged = {}  # another model's results are not mixed in
+    merged.update(results)
+    atomic_write_text(path, json.dumps(merged, indent=2) + "\n")
+    atomic_write_text(out / "eval.md", results_markdown(merged))
+    return merged
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """The summary table, then errors per corruption and severity when present."""
+    rows = [("clean error (%)", "clean_error"), ("corruption error, 15 benchmark corruptions (%)", "corruption_error"),
+            ("corruption error, 4 extra corruptions (%)", "extra_corruption_error"), ("mCE (%)", "mce"),
+            ("relative mCE (%)", "relative_mce"), ("mean flip probability (%)", "mean_flip_probability"),
+            ("mFR (%)", "mfr"), ("PGD-20 error (%)", "pgd20_error"), ("AutoAttack error (%)", "autoattack_error")]
+    lines = [f"# Evaluation of {results['checkpoint']}", "", f"{results['method']} {results['model']} on "
+             f"{results['dataset']}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {label} | {_fmt(results[key])} |" for label, key in rows if key in results]
+    if "adv_examples" in results:
+        lines.append(f"| clean error on the {results['adv_examples']} attacked images (%) | "
+                     f"{_fmt(results.get('adv_clean_error'))} |")
+    per = results.get("corruptions")
+    if per:
+        severities = sorted({s for errors in per.values() for s in errors}, key=int)
+        lines += ["", "## Error per corruption and severity (%)", "",
+                  "| corruption | " + " | ".join(severities) + " | mean |", "|---" * (len(severities) + 2) + "|"]
+        for name, errors in per.items():
+            cells = [_fmt(errors.get(s)) for s in severities]
+            mean = sum(errors.values()) / len(errors)
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean:.2f} |")
+    flips = results.get("flip_probability")
+    if flips:
+        lines += ["", "## ImageNet-P flip probability (%)", "", "| perturbation | flip probability |", "|---|---|"]
+        lines += [f"| {name} | {_fmt(value)} |" for name, value in flips.items()]
+    for message in results.get("warnings", []):
+        lines += ["", f"**Warning:** {message}"]
+    return "\n".join(lines) + "\n"
