@@ -57,6 +57,17 @@ def test_corruptions_then_attacks_merge_into_one_eval_json(run: tuple[Path, dict
     assert "PGD-20 error (%)" in table and "| contrast |" in table
 
 
+def test_custom_autoattack_keeps_its_resume_state_per_setting(run: tuple[Path, dict], tmp_path: Path) -> None:
+    checkpoint, _ = run
+    results = run_evaluation(checkpoint, out=tmp_path, attacks=["autoattack"], n_examples=10, eps=2 / 255,
+                             autoattack_version="custom", autoattack_attacks=["apgd-ce"], progress=False)
+    assert results["autoattack_error"] >= results["adv_clean_error"]
+    first = {p.name for p in (tmp_path / "autoattack").iterdir()}
+    run_evaluation(checkpoint, out=tmp_path, attacks=["autoattack"], n_examples=10, eps=4 / 255,
+                   autoattack_version="custom", autoattack_attacks=["apgd-ce"], progress=False)
+    assert len(first) == 1 and len(list((tmp_path / "autoattack").iterdir())) == 2  # another eps, its own state
+
+
 def test_layouts_are_told_apart(digits_c: Path, tmp_path: Path) -> None:
     assert corruption_layout(digits_c) == "cifar"
     image = tmp_path / "imagenet-c" / "fog" / "3" / "n01440764" / "a.png"
@@ -83,11 +94,13 @@ def test_dataset_c_name_is_generated_once_into_the_cache(run: tuple[Path, dict],
     ("kwargs", "error", "match"),
     [
         ({"attacks": ["fgsm"]}, ConfigError, "fgsm"),
-        ({"severities": [0, 6]}, ConfigError, "severities"),
+        ({"severities": [0, 6]}, ConfigError, "severity"),
         ({"n_examples": 0}, ConfigError, "n-examples"),
         ({"corruptions": "nowhere-c"}, DataError, "nowhere-c"),
         ({"perturbations": "no/such/folder"}, DataError, "no/such/folder"),
         ({"autoattack_version": "fast"}, ConfigError, "fast"),
+        ({"autoattack_version": "custom"}, ConfigError, "autoattack-attacks"),
+        ({"autoattack_version": "custom", "autoattack_attacks": ["apgd-xx"]}, ConfigError, "apgd-xx"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(

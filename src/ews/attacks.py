@@ -12,11 +12,14 @@ import io
 import json
 import logging
 import math
+import pickle
+import time
 import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -91,16 +94,23 @@ def model_mode(model: nn.Module, mode: str | None) -> Iterator[nn.Module]:
 
 @contextmanager
 def _input_gradients_only(model: nn.Module) -> Iterator[None]:
-    """Autograd on, parameters frozen: attacks need d loss / d x only and must leave `.grad` alone."""
+    """Autograd on (even under no_grad / inference_mode), parameters frozen: attacks need d loss / d x only."""
     flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
         for p, _ in flags:
             p.requires_grad_(False)
-        with torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad():
             yield
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+def _autograd_ready(t: Tensor | None) -> Tensor | None:
+    """Detached, and copied if it was made under inference_mode (such tensors cannot enter autograd)."""
+    if t is None:
+        return None
+    return t.clone() if t.is_inference() else t.detach()
 
 
 def _per_sample(values: Tensor, like: Tensor) -> Tensor:
@@ -112,11 +122,11 @@ def _l2(t: Tensor) -> Tensor:
     return _per_sample(t.flatten(1).norm(dim=1), t)
 
 
-def _noise(x: Tensor, kind: str, generator: torch.Generator | None) -> Tensor:
-    """Uniform [0, 1) or standard normal noise shaped like `x`, drawn from `generator` (global RNG if None)."""
-    device = x.device if generator is None else generator.device
+def _noise(shape: tuple[int, ...], like: Tensor, kind: str, generator: torch.Generator | None) -> Tensor:
+    """Uniform [0, 1) or standard normal noise placed like `like`, drawn from `generator` (global RNG if None)."""
+    device = like.device if generator is None else generator.device
     draw = torch.rand if kind == "uniform" else torch.randn
-    return draw(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+    return draw(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
 
 
 def _start(x: Tensor, *, eps: float, norm: str, kind: str, generator: torch.Generator | None) -> Tensor:
@@ -124,12 +134,13 @@ def _start(x: Tensor, *, eps: float, norm: str, kind: str, generator: torch.Gene
     if kind == "none":
         return torch.zeros_like(x)
     if kind == "normal":
-        return TRADES_START_STD * _noise(x, "normal", generator)
+        return TRADES_START_STD * _noise(x.shape, x, "normal", generator)
     if norm == "linf":
-        return eps * (2 * _noise(x, "uniform", generator) - 1)
-    direction = _noise(x, "normal", generator)
-    radius = eps * _noise(x[:, :1].flatten(1)[:, :1], "uniform", generator) ** (1 / x[0].numel())
-    return direction / _l2(direction).clamp_min(1e-12) * _per_sample(radius.flatten(), x)
+        return eps * (2 * _noise(x.shape, x, "uniform", generator) - 1)
+    direction = _noise(x.shape, x, "normal", generator)
+    # Radius eps * U^(1/d) makes the point uniform in the d-dimensional ball, not just on its sphere.
+    radius = eps * _noise((len(x),), x, "uniform", generator) ** (1 / x[0].numel())
+    return direction / _l2(direction).clamp_min(1e-12) * _per_sample(radius, x)
 
 
 def _project(x_adv: Tensor, x: Tensor, *, eps: float, norm: str) -> Tensor:
@@ -187,11 +198,11 @@ def pgd(
     _check_choice("PGD random start", random_start, STARTS)
     if loss == "ce" and y is None:
         raise ValueError("PGD with loss='ce' needs the labels y")
-    x = x.detach()
     if eps == 0:
-        return x.clone()
+        return x.detach().clone()
     net = unwrap(model)
     with model_mode(net, mode), _input_gradients_only(net):
+        x, y, reference = (_autograd_ready(t) for t in (x, y, reference))
         if loss == "kl" and reference is None:
             with torch.no_grad():
                 reference = net(x)
@@ -303,8 +314,11 @@ class _Progress:
     def restore(self, x_adv: Tensor) -> None:
         """Write the adversarial images found before an interruption into `x_adv`."""
         for index in range(self.parts):
-            part = torch.load(self._part(index), weights_only=True)
-            x_adv[part["indices"]] = part["images"].to(x_adv.device, x_adv.dtype)
+            try:
+                part = torch.load(self._part(index), weights_only=True)
+                x_adv[part["indices"]] = part["images"].to(x_adv.device, x_adv.dtype)
+            except (OSError, RuntimeError, KeyError, pickle.UnpicklingError) as error:
+                raise CheckpointError(f"cannot resume AutoAttack from {self._part(index)}: {error}") from None
 
     def todo_for(self, attack: str) -> Tensor:
         if self.current != attack:
@@ -364,8 +378,6 @@ def _run_autoattack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm:
                     attacks: Sequence[str] | None, batch_size: int, seed: int, state_dir: Path | None,
                     device: torch.device, verbose: bool) -> tuple[Tensor, Tensor, list[str]]:
     """(adversarial images, robust flags (N,) bool, the library's warnings); see `autoattack`."""
-    import time
-
     net = unwrap(model)
     x_adv = x.detach().clone()
     y_cpu = y.cpu()
@@ -470,7 +482,7 @@ def _masking_warnings(result: dict[str, Any]) -> list[str]:
                      "a sign of gradient masking, trust the AutoAttack number")
     if pgd20 is not None and auto is not None and auto < pgd20:
         found.append(f"AutoAttack error {auto:.2f}% is below PGD-20's {pgd20:.2f}%: check its eps, norm and attacks")
-    if pgd20 is not None and pgd20 == clean < 100.0:
+    if pgd20 is not None and clean < 100.0 and pgd20 == clean:
         found.append("PGD-20 changed no correct prediction: zero or uninformative gradients (gradient masking?)")
     return found
 
@@ -485,6 +497,7 @@ def adversarial_errors(
     norm: str = "linf",
     step_size: float | None = None,
     version: str = "standard",
+    autoattack_attacks: Sequence[str] | None = None,
     batch_size: int = 250,
     device: torch.device | str | None = None,
     state_dir: str | Path | None = None,
@@ -499,15 +512,14 @@ def adversarial_errors(
     `autoattack_error` for the attacks asked, `adv_examples` (N) and `warnings`:
     AutoAttack's own checks (randomness across two passes in eval mode, probabilities
     instead of logits, zero gradients) and ours comparing the attacks (gradient masking).
-    `state_dir` makes a long AutoAttack run resumable (see `autoattack`).
+    `version` / `autoattack_attacks` and `state_dir` (resume) are passed to `autoattack`.
     """
     attacks = tuple(attacks)
     for attack in attacks:
         _check_choice("attack", attack, EVAL_ATTACKS)
     step_size = eps / 4 if step_size is None else step_size
     PGDSettings(eps=eps, step_size=step_size, steps=EVAL_STEPS, norm=norm)
-    custom = ["apgd-ce"] if version == "custom" else None  # no attack list of its own here
-    _check_autoattack(eps=eps, norm=norm, version=version, attacks=custom, batch_size=batch_size)
+    _check_autoattack(eps=eps, norm=norm, version=version, attacks=autoattack_attacks, batch_size=batch_size)
     device = _device(model, device)
     net = unwrap(model)
     with model_mode(net, "eval"):
@@ -523,7 +535,7 @@ def adversarial_errors(
             result["pgd20_error"] = _error(clean & robust)
         if "autoattack" in attacks:
             _, robust, library = _run_autoattack(
-                net, x, y, eps=eps, norm=norm, version=version, attacks=custom, batch_size=batch_size, seed=seed,
+                net, x, y, eps=eps, norm=norm, version=version, attacks=autoattack_attacks, batch_size=batch_size, seed=seed,
                 state_dir=None if state_dir is None else Path(state_dir), device=device, verbose=verbose,
             )
             result["autoattack_error"] = _error(clean & robust)

@@ -117,6 +117,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.checkpoint, out=out, corruptions=args.corruptions, severities=args.severities,
         perturbations=args.perturbations, alexnet_fr=args.alexnet_fr, attacks=args.attacks,
         n_examples=args.n_examples, eps=args.eps, norm=args.norm, autoattack_version=args.autoattack_version,
+        autoattack_attacks=args.autoattack_attacks,
         batch_size=args.batch_size, device=args.device, seed=args.seed, progress=not args.no_progress,
     )
     print(results_markdown(results))
@@ -184,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--eps", type=_fraction, help="attack radius, e.g. 8/255 (default: the run's)")
     evaluation.add_argument("--norm", choices=("linf", "l2"), help="attack norm (default: the run's)")
     evaluation.add_argument("--autoattack-version", default="standard", help="standard, plus, rand or custom")
+    evaluation.add_argument("--autoattack-attacks", type=_name_list,
+                            help="with --autoattack-version custom: comma list, e.g. apgd-ce,apgd-t")
     evaluation.add_argument("--batch-size", type=int, help="default: the run's train.eval_batch_size")
     evaluation.add_argument("--device", default="auto")
     evaluation.add_argument("--seed", type=int, default=0)

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import atomic_write_text, load_checkpoint
-from .attacks import AUTOATTACK_VERSIONS, EVAL_ATTACKS
+from .attacks import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, EVAL_ATTACKS
 from .config import Config, load_config
 from .corruptions import names
 from .data import DatasetInfo, load
@@ -113,12 +113,6 @@ def _check_attacks(attacks: Sequence[str]) -> None:
         raise ConfigError(f"unknown attack {unknown[0]!r}; allowed: {', '.join(EVAL_ATTACKS)}")
 
 
-def _check_severities(severities: Sequence[int]) -> None:
-    bad = [s for s in severities if s not in names.SEVERITIES]
-    if bad or not severities:
-        raise ConfigError(f"severities must be in 1..5, got {list(severities)}")
-
-
 def _first_images(dataset: Dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `count` test images (RobustBench's convention), as one batch."""
     loader = DataLoader(dataset, batch_size=min(count, 512))
@@ -145,6 +139,7 @@ def run_evaluation(
     eps: float | None = None,
     norm: str | None = None,
     autoattack_version: str = "standard",
+    autoattack_attacks: Sequence[str] | None = None,
     batch_size: int | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -155,11 +150,16 @@ def run_evaluation(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     _check_attacks(attacks)
-    _check_severities(severities)
+    names.check_severities(severities)
     if n_examples < 1:
         raise ConfigError(f"--n-examples must be >= 1, got {n_examples}")
     if autoattack_version not in AUTOATTACK_VERSIONS:
         raise ConfigError(f"AutoAttack version must be one of {', '.join(AUTOATTACK_VERSIONS)}, got {autoattack_version!r}")
+    if (autoattack_version == "custom") != (autoattack_attacks is not None):
+        raise ConfigError("--autoattack-attacks must be given exactly when --autoattack-version is custom")
+    for attack in autoattack_attacks or ():
+        if attack not in AUTOATTACK_ATTACKS:
+            raise ConfigError(f"unknown AutoAttack attack {attack!r}; allowed: {', '.join(AUTOATTACK_ATTACKS)}")
     if eps is not None and not eps >= 0:
         raise ConfigError(f"--eps must be >= 0, got {eps}")
     if norm is not None and norm not in ("linf", "l2"):
@@ -201,11 +201,14 @@ def run_evaluation(
         from .attacks import adversarial_errors
 
         a = trained.config.adversarial
+        eps, norm = (a.eps if eps is None else eps), (norm or a.norm)
         x, y = _first_images(trained.test_set, n_examples)
+        chosen = "" if autoattack_attacks is None else "-" + "+".join(autoattack_attacks)
+        state = out / "autoattack" / f"{autoattack_version}{chosen}-{norm}-eps{eps:.6g}-n{len(x)}-seed{seed}"
         adv = adversarial_errors(
-            trained.model, x, y, attacks=tuple(attacks), eps=a.eps if eps is None else eps,
-            norm=norm or a.norm, batch_size=batch, device=torch_device, state_dir=out, seed=seed,
-            version=autoattack_version)
+            trained.model, x, y, attacks=tuple(attacks), eps=eps, norm=norm, batch_size=batch, device=torch_device,
+            state_dir=state if "autoattack" in attacks else None, seed=seed, version=autoattack_version,
+            autoattack_attacks=autoattack_attacks)
         adv["adv_clean_error"] = adv.pop("clean_error")  # on the attacked images only
         for message in adv.pop("warnings", []):
             warnings.warn(message, stacklevel=2)

@@ -10,13 +10,13 @@ byte-identical for any number of worker processes.
 
 from __future__ import annotations
 
-import io
 import math
 import multiprocessing
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -25,9 +25,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..checkpoint import atomic_write_bytes
 from ..errors import ConfigError, DataError
-from .names import ALL, SEVERITIES
+from .names import ALL, SEVERITIES, check_corruptions, check_severities
 from .seeding import image_rng, numpy_global_seed
 from .small import MAX_SIDE, corrupt_small
 
@@ -52,35 +51,12 @@ def corrupt(image: np.ndarray, name: str, severity: int, *, rng: np.random.Gener
 
 
 def _corrupt_large(image: np.ndarray, name: str, severity: int, *, rng: np.random.Generator) -> np.ndarray:
-    from imagecorruptions import corrupt as library_corrupt  # its import pulls in numba: only when needed
+    # Imported here: the package pulls in numba, which small images never need.
+    from imagecorruptions import corrupt as library_corrupt
 
     seed = {"seed": int(rng.integers(2**31))} if name in _LIBRARY_SEEDED else {}
     with numpy_global_seed(rng):
         return library_corrupt(image, severity=severity, corruption_name=name, **seed)
-
-
-def check_corruptions(corruptions: Iterable[str] | None) -> tuple[str, ...]:
-    """Known names in the given order without repeats; None means all 19 (15 benchmark + 4 extra)."""
-    if corruptions is None:
-        return ALL
-    chosen = (corruptions,) if isinstance(corruptions, str) else tuple(corruptions)
-    for name in chosen:
-        if name not in ALL:
-            raise ConfigError(f"unknown corruption {name!r}; allowed: {', '.join(ALL)}")
-    if not chosen:
-        raise ConfigError(f"no corruption selected; allowed: {', '.join(ALL)}")
-    return tuple(dict.fromkeys(chosen))
-
-
-def check_severities(severities: Iterable[int]) -> tuple[int, ...]:
-    """Severities sorted ascending without repeats, each an integer in 1..5."""
-    chosen = tuple(severities)
-    for severity in chosen:
-        if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
-            raise ConfigError(f"severity must be an integer in 1..5, got {severity!r}")
-    if not chosen:
-        raise ConfigError("no severity selected; allowed: 1..5")
-    return tuple(sorted({int(severity) for severity in chosen}))
 
 
 def _check_image_shape(shape: tuple[int, ...], dtype: np.dtype, *, what: str, batch: bool = False) -> None:
@@ -124,6 +100,8 @@ def write_corrupted_set(
     """Write `out/NAME.npy` per corruption and `out/labels.npy`; return the corruption files' paths.
 
     `images`: uint8 (N, H, W, 3), or an ews dataset (then `labels=None` takes its own).
+    Severities are written in ascending order. Image i at severity s of corruption c
+    draws from a generator keyed by (seed, c, s, i), so the bytes do not depend on
     `workers`: processes (None or 0: one per CPU core; 1: in this process). Each file is
     filled on disk through a memory map and renamed into place when complete, so a
     killed run never leaves a torn file and at most one corruption is in flight.
@@ -136,11 +114,12 @@ def write_corrupted_set(
     _check_image_shape(images.shape, images.dtype, what="images", batch=True)
     labels = _check_labels(labels, len(images))
     workers = _check_workers(workers)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     out = _prepare_folder(out)
 
-    buffer = io.BytesIO()
-    np.save(buffer, np.tile(labels, len(levels)))
-    atomic_write_bytes(out / "labels.npy", buffer.getvalue())
+    with _atomic_npy(out / "labels.npy", shape=(len(levels) * len(labels),), dtype=np.int64) as tiled:
+        tiled[:] = np.tile(labels, len(levels))
 
     n = len(images)
     chunk = max(1, min(_MAX_CHUNK, math.ceil(n / (4 * workers))))
@@ -218,25 +197,34 @@ def _write_one(
     pool: Executor | None,
     bar: tqdm,
 ) -> Path:
-    """Fill a memory-mapped temporary .npy, flush it to disk, then rename it over `out/NAME.npy`."""
-    n = len(images)
     path = out / f"{name}.npy"
-    handle, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".npy.tmp")
-    os.close(handle)
-    try:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(severities) * n, *images.shape[1:]))
+    with _atomic_npy(path, shape=(len(severities) * len(images), *images.shape[1:]), dtype=np.uint8) as array:
         for row, corrupted in _corrupted_chunks(images, name, severities, seed=seed, chunk=chunk, pool=pool):
             array[row : row + len(corrupted)] = corrupted
             bar.update(len(corrupted))
+    return path
+
+
+@contextmanager
+def _atomic_npy(path: Path, *, shape: tuple[int, ...], dtype: type) -> Iterator[np.ndarray]:
+    """A memory-mapped temporary .npy next to `path`, flushed and renamed over `path` when the block succeeds.
+
+    The array lives on disk, not in memory, and a killed or failed run leaves the old
+    file (or none), never a torn one. (`atomic_write_bytes` would need the whole file as
+    bytes in memory; its temp files are also private, where a data set should follow the umask.)
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        yield array
         array.flush()
         del array
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def _corrupted_chunks(

@@ -6,6 +6,12 @@ benchmark score, which 4 are held out, and AlexNet's errors that normalise Image
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..errors import ConfigError
+
 BENCHMARK: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise",
     "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
@@ -34,3 +40,27 @@ PERTURBATIONS: tuple[str, ...] = (
     "brightness", "translate", "rotate", "tilt", "scale",
 )
 NOISE_PERTURBATIONS: tuple[str, ...] = ("gaussian_noise", "shot_noise")
+
+
+def check_corruptions(corruptions: Iterable[str] | None) -> tuple[str, ...]:
+    """Known names in the given order without repeats; None means all 19 (15 benchmark + 4 extra)."""
+    if corruptions is None:
+        return ALL
+    chosen = (corruptions,) if isinstance(corruptions, str) else tuple(corruptions)
+    for name in chosen:
+        if name not in ALL:
+            raise ConfigError(f"unknown corruption {name!r}; allowed: {', '.join(ALL)}")
+    if not chosen:
+        raise ConfigError(f"no corruption selected; allowed: {', '.join(ALL)}")
+    return tuple(dict.fromkeys(chosen))
+
+
+def check_severities(severities: Iterable[int]) -> tuple[int, ...]:
+    """Severities sorted ascending without repeats, each an integer in 1..5."""
+    chosen = tuple(severities)
+    for severity in chosen:
+        if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
+            raise ConfigError(f"severity must be an integer in 1..5, got {severity!r}")
+    if not chosen:
+        raise ConfigError("no severity selected; allowed: 1..5")
+    return tuple(sorted({int(severity) for severity in chosen}))

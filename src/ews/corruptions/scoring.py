@@ -55,14 +55,6 @@ def predict(model: nn.Module, images: Tensor, *, device: torch.device) -> Tensor
     return model(model_input(images, device=device)).argmax(1)
 
 
-def check_severities(severities: Iterable[int]) -> tuple[int, ...]:
-    """The requested severities, sorted and unique; each must be one of the benchmark's 1..5."""
-    chosen = tuple(severities)
-    if not chosen or any(s not in names.SEVERITIES for s in chosen):
-        raise ConfigError(f"severities must be a non-empty subset of 1..5, got {list(chosen)}")
-    return tuple(sorted(set(chosen)))
-
-
 def _device(model: nn.Module, device: torch.device | str | None) -> torch.device:
     if device is not None:
         return torch.device(device)
@@ -124,7 +116,7 @@ def cifar_c_errors(
     `extra_corruption_error` (the 4 held-out ones) and `warnings`. Only the current batch
     is read from the memory-mapped files.
     """
-    severities = check_severities(severities)
+    severities = names.check_severities(severities)
     data = read_cifar_c(folder)
     device = _device(model, device)
     labels = torch.from_numpy(data.labels).to(device)
@@ -175,7 +167,7 @@ def imagenet_c_errors(
     severities 1-5; otherwise they are None and a warning says why. `ce`/`relative_ce`
     hold the per-corruption terms for every corruption with an AlexNet normaliser.
     """
-    severities = check_severities(severities)
+    severities = names.check_severities(severities)
     if clean_error is not None and not 0 <= clean_error <= 100:
         raise ConfigError(f"clean_error is a percentage in [0, 100], got {clean_error}")
     data = read_imagenet_c(root, severities=severities, classes=classes)

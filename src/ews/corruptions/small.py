@@ -23,7 +23,12 @@ import numpy as np
 import skimage.color
 import skimage.util
 from imagecorruptions.corruptions import _motion_blur as _library_motion_blur
-from imagecorruptions.corruptions import clipped_zoom, disk, next_power_of_2, plasma_fractal
+from imagecorruptions.corruptions import (
+    clipped_zoom,
+    disk,
+    next_power_of_2,
+    plasma_fractal,
+)
 from PIL import Image
 from scipy.ndimage import map_coordinates
 from skimage.filters import gaussian

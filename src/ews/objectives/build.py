@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from .. import awp
 from ..attacks import EVAL_STEPS, PGDSettings, pgd
 from ..subnets import Subnet
+from .adversarial import at_loss, trades_loss
 from .augmix import augmix_loss
 from .standard import StepLosses, ews_loss
 
-AWP_GAMMA = {"at": 1e-2, "trades": 5e-3}  # Wu et al. 2020's settings (and the EWS authors')
+AWP_GAMMA = {"at": awp.AT_GAMMA, "trades": awp.TRADES_GAMMA}
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,22 @@ class Objective:
         if self.mode == "augmix":
             return augmix_loss(model, x, y, subnet=subnet, lam=self.lam, subnet_loss=self.subnet_loss,
                                jsd_weight=self.jsd_weight)
+        common = {"subnet": subnet, "lam": self.lam, "subnet_loss": self.subnet_loss,
+                  "label_smoothing": self.label_smoothing}
         if self.mode == "standard":
-            return ews_loss(model, x, y, subnet=subnet, lam=self.lam, subnet_loss=self.subnet_loss,
-                            label_smoothing=self.label_smoothing)
-        raise NotImplementedError(self.mode)
+            return ews_loss(model, x, y, **common)
+        if x_adv is None:
+            raise ValueError(f"mode {self.mode} needs adversarial examples")
+        if self.mode == "at":
+            return at_loss(model, x_adv, y, **common)
+        return trades_loss(model, x, x_adv, y, gamma=self.trades_gamma, **common)
 
     def perturbed(self, model: nn.Module, x: Tensor, x_adv: Tensor | None, y: Tensor, *, gamma: float
                   ) -> AbstractContextManager[None]:
         """AWP around this step's adversarial loss (without the EWS term), weights restored on exit."""
-        raise NotImplementedError(self.mode)
+        if not self.adversarial:
+            raise ValueError(f"AWP needs an adversarial mode, got {self.mode}")
+        return awp.perturbed(model, lambda net: self.losses(net, x, x_adv, y, subnet=None).total, gamma=gamma)
 
 
 def build_objective(config) -> Objective:  # noqa: ANN001 - a validated `ews.config.Config`
