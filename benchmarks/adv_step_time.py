@@ -3,7 +3,8 @@
 Times full training steps (attack, loss, backward, SGD step) of the objectives the
 trainer uses: standard CE, PGD-AT and TRADES (PGD-10), each with and without the EWS
 subnet term. Variants are interleaved step by step and the median after warm-up is
-reported, with the ratios AT / standard, AT+EWS / AT and TRADES+EWS / TRADES. Run from
+reported, with the ratios AT / standard, AT+EWS / AT, TRADES+EWS / TRADES and the same
+with AWP (Table 4's rows). Run from
 the project root:
 
     .venv/bin/python benchmarks/adv_step_time.py [--model preact_resnet18] [--batch 64] [--json out.json]
@@ -16,6 +17,7 @@ import json
 import os
 import statistics
 import time
+from contextlib import nullcontext
 from typing import Callable
 
 import torch
@@ -58,18 +60,20 @@ def main() -> None:
     y = torch.randint(0, 10, (args.batch,), device=device)
     attack = PGDSettings(steps=args.pgd_steps)
 
-    def step(mode: str, with_subnet: bool) -> None:
+    def step(mode: str, with_subnet: bool, with_awp: bool) -> None:
         objective = Objective(mode=mode, attack=attack)
         subnet = space.sample(generator) if with_subnet else None
         x_adv = objective.adversarial_examples(model, x, y)
-        losses = objective.losses(model, x, x_adv, y, subnet=subnet)
         optimizer.zero_grad(set_to_none=True)
-        losses.total.backward()
+        awp = objective.perturbed(model, x, x_adv, y, gamma=objective.default_awp_gamma) if with_awp else nullcontext()
+        with awp:
+            objective.losses(model, x, x_adv, y, subnet=subnet).total.backward()
         optimizer.step()
 
+    combos = [("standard", False), ("at", False), ("at", True), ("trades", False), ("trades", True)]
     variants = {
-        f"{mode}{'_ews' if ews else ''}": (lambda mode=mode, ews=ews: step(mode, ews))
-        for mode in ("standard", "at", "trades") for ews in (False, True)
+        f"{mode}{'_awp' if awp else ''}{'_ews' if ews else ''}": (lambda m=mode, e=ews, a=awp: step(m, e, a))
+        for mode, awp in combos for ews in (False, True)
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for i in range(args.warmup + args.steps):
@@ -82,6 +86,9 @@ def main() -> None:
         "at_over_standard": ms["at"] / ms["standard"],
         "at_ews_over_at": ms["at_ews"] / ms["at"],
         "trades_ews_over_trades": ms["trades_ews"] / ms["trades"],
+        "at_awp_over_at": ms["at_awp"] / ms["at"],
+        "at_awp_ews_over_at_awp": ms["at_awp_ews"] / ms["at_awp"],
+        "trades_awp_ews_over_trades_awp": ms["trades_awp_ews"] / ms["trades_awp"],
         "ews_over_standard": ms["standard_ews"] / ms["standard"],
     }
     result = {
@@ -93,9 +100,9 @@ def main() -> None:
     print(f"{args.model}, batch {args.batch}, PGD-{args.pgd_steps}, rho {args.rho}, {args.threads} threads on "
           f"{device}; median of {args.steps} steps after {args.warmup} warm-up")
     for name, value in ms.items():
-        print(f"  {name:<14} {value:9.1f} ms")
+        print(f"  {name:<18} {value:9.1f} ms")
     for name, value in ratios.items():
-        print(f"  {name:<24} {value:.3f}")
+        print(f"  {name:<32} {value:.3f}")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)

@@ -72,8 +72,8 @@ def test_missing_or_empty_root(tmp_path: Path) -> None:
 
 
 def test_noise_names_include_the_harder_released_levels() -> None:
-    assert is_noise("gaussian_noise") and is_noise("shot_noise_3")
-    assert not is_noise("rotate") and not is_noise("motion_blur") and not is_noise("gaussian_noise_x")
+    assert is_noise("gaussian_noise") and is_noise("shot_noise_3") and is_noise("speckle_noise")
+    assert not is_noise("rotate") and not is_noise("motion_blur") and not is_noise("gaussian_blur")
 
 
 def test_alexnet_flip_table_from_json_yaml_or_mapping(tmp_path: Path) -> None:

@@ -33,13 +33,12 @@ ALEXNET_ERRORS: dict[str, float] = {
 }
 ALEXNET_CLEAN_ERROR = 0.4348
 
-# ImageNet-P: the noise sequences compare every frame with the first one; the others
-# compare frames `difficulty` apart.
+# ImageNet-P's 10 perturbations (noise sequences compare every frame with the first,
+# the others frames `difficulty` apart: `imagenet_p.is_noise`).
 PERTURBATIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow",
     "brightness", "translate", "rotate", "tilt", "scale",
 )
-NOISE_PERTURBATIONS: tuple[str, ...] = ("gaussian_noise", "shot_noise")
 
 
 def check_corruptions(corruptions: Iterable[str] | None) -> tuple[str, ...]:
