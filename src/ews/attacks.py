@@ -362,14 +362,19 @@ def _adversary(model: nn.Module, *, eps: float, norm: str, version: str, attacks
     return adversary
 
 
+def check_autoattack_choice(*, version: str, attacks: Sequence[str] | None) -> None:
+    """AutoAttack's version and, for 'custom', its attack list: checkable before a model is loaded."""
+    _check_choice("AutoAttack version", version, AUTOATTACK_VERSIONS)
+    if (version == "custom") != (attacks is not None):
+        raise ConfigError("--autoattack-attacks: AutoAttack attacks must be given exactly when version is 'custom'")
+    for attack in attacks or ():
+        _check_choice("AutoAttack attack", attack, AUTOATTACK_ATTACKS)
+
+
 def _check_autoattack(*, eps: float, norm: str, version: str, attacks: Sequence[str] | None, batch_size: int) -> None:
     _check_number("AutoAttack eps", eps)
     _check_choice("AutoAttack norm", norm, NORMS)
-    _check_choice("AutoAttack version", version, AUTOATTACK_VERSIONS)
-    if (version == "custom") != (attacks is not None):
-        raise ConfigError("AutoAttack attacks must be given exactly when version is 'custom'")
-    for attack in attacks or ():
-        _check_choice("AutoAttack attack", attack, AUTOATTACK_ATTACKS)
+    check_autoattack_choice(version=version, attacks=attacks)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch size must be an integer >= 1, got {batch_size!r}")
 

@@ -17,9 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .errors import ConfigError
 from .subnets import unwrap
 
-AT_GAMMA = 1e-2  # AWP's gamma for PGD-AT (authors' scripts)
-TRADES_GAMMA = 5e-3  # AWP's gamma for TRADES
-TRADES_WARMUP_EPOCHS = 10  # TRADES + AWP perturbs only after this many epochs (authors' scripts)
+DEFAULT_GAMMA = {"at": 1e-2, "trades": 5e-3}  # AWP's gamma per adversarial mode (Wu et al.; EWS authors' scripts)
 
 LossFn = Callable[[nn.Module], Tensor]
 

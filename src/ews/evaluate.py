@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import atomic_write_text, load_checkpoint
-from .attacks import AUTOATTACK_ATTACKS, AUTOATTACK_VERSIONS, EVAL_ATTACKS
+from .attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
 from .config import Config, load_config
 from .corruptions import names
 from .data import DatasetInfo, load
@@ -153,17 +153,11 @@ def run_evaluation(
     names.check_severities(severities)
     if n_examples < 1:
         raise ConfigError(f"--n-examples must be >= 1, got {n_examples}")
-    if autoattack_version not in AUTOATTACK_VERSIONS:
-        raise ConfigError(f"AutoAttack version must be one of {', '.join(AUTOATTACK_VERSIONS)}, got {autoattack_version!r}")
-    if (autoattack_version == "custom") != (autoattack_attacks is not None):
-        raise ConfigError("--autoattack-attacks must be given exactly when --autoattack-version is custom")
-    for attack in autoattack_attacks or ():
-        if attack not in AUTOATTACK_ATTACKS:
-            raise ConfigError(f"unknown AutoAttack attack {attack!r}; allowed: {', '.join(AUTOATTACK_ATTACKS)}")
+    check_autoattack_choice(version=autoattack_version, attacks=autoattack_attacks)
     if eps is not None and not eps >= 0:
         raise ConfigError(f"--eps must be >= 0, got {eps}")
-    if norm is not None and norm not in ("linf", "l2"):
-        raise ConfigError(f"--norm must be linf or l2, got {norm!r}")
+    if norm is not None and norm not in NORMS:
+        raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, got {norm!r}")
     for label, path in (("--perturbations", perturbations), ("--alexnet-fr", alexnet_fr)):
         if path is not None and not Path(path).exists():
             raise DataError(f"{label} {path} does not exist")

@@ -86,7 +86,7 @@ def test_attack_awp_and_objective_compose_into_one_training_step(case) -> None:
     def adversarial_loss(net: torch.nn.Module) -> torch.Tensor:
         return trades_loss(net, x, x_adv, y, subnet=None, lam=0.0).total
 
-    with awp.perturbed(model, adversarial_loss, gamma=awp.TRADES_GAMMA):
+    with awp.perturbed(model, adversarial_loss, gamma=awp.DEFAULT_GAMMA["trades"]):
         losses = trades_loss(model, x, x_adv, y, subnet=subnet, lam=1.0)
         losses.total.backward()
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))

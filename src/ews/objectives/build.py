@@ -15,11 +15,9 @@ from torch import Tensor, nn
 from .. import awp
 from ..attacks import EVAL_STEPS, PGDSettings, pgd
 from ..subnets import Subnet
-from .adversarial import at_loss, trades_loss
+from .adversarial import TRADES_GAMMA, at_loss, trades_loss
 from .augmix import augmix_loss
 from .standard import StepLosses, ews_loss
-
-AWP_GAMMA = {"at": awp.AT_GAMMA, "trades": awp.TRADES_GAMMA}
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class Objective:
     jsd_weight: float = 12.0
     attack: PGDSettings = PGDSettings()
     eval_steps: int = EVAL_STEPS
-    trades_gamma: float = 1 / 6
+    trades_gamma: float = TRADES_GAMMA
 
     @property
     def adversarial(self) -> bool:
@@ -41,7 +39,7 @@ class Objective:
 
     @property
     def default_awp_gamma(self) -> float:
-        return AWP_GAMMA[self.mode]
+        return awp.DEFAULT_GAMMA[self.mode]
 
     def adversarial_examples(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor | None:
         """x' against the full network (eval mode, so the attack leaves BatchNorm statistics alone); None if not adversarial."""
