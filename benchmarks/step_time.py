@@ -1,9 +1,18 @@
-"""Step time of vanilla vs EWS training, side by side in one process.
+"""What EWS costs on top of plain training, measured side by side in one run.
 
-Interleaves the variants step by step (so drift in machine load hits both alike),
-reports the median after warm-up, and prints the ratios. Run from the project root:
+Four questions, each answered by interleaving the variants step by step (so drift in
+machine load hits all alike) and taking the median after warm-up:
 
-    .venv/bin/python benchmarks/step_time.py [--model resnet18] [--batch 128] [--json out.json]
+- subnet: EWS step / vanilla step at rho = 0.5 (CIFAR ResNet-18 and ResNet-50), with the
+  0/1-masking oracle's step and the analytic FLOP fraction of the sampled subnets beside it;
+- adversarial: AT+EWS step / AT step with PGD-10;
+- search: controller search time / training time at K = 10, D_s = 10 %, C = 8, from the
+  time of one controller step and of one EWS step (demo model and ResNet-18);
+- framework: throughput of `ews.trainer.train_one_epoch` / a plain PyTorch loop, same model.
+
+Run from the project root (about 6 minutes on 2 CPU cores):
+
+    .venv/bin/python benchmarks/step_time.py [--json out.json] [--sections subnet,adversarial,search,framework]
 """
 
 from __future__ import annotations
@@ -12,99 +21,253 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ews import models
-from ews.objectives import ews_loss
-from ews.subnets import SubnetSpace, use_subnet
+from ews.attacks import PGDSettings
+from ews.config import SearchConfig
+from ews.objectives import Objective
+from ews.precision import autocast, grad_scaler
+from ews.search import create_sampler
+from ews.subnets import Subnet, SubnetSpace, use_subnet
+from ews.trainer import train_one_epoch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' masking oracle
+from tests.subnets.masking_oracle import masked_subnet  # noqa: E402
+
+SECTIONS = ("subnet", "adversarial", "search", "framework")
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def interleaved(variants: dict[str, Callable[[], object]], *, device: torch.device, warmup: int, steps: int
+                ) -> dict[str, float]:
+    """Median milliseconds per call of each variant, the variants taking turns."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(warmup + steps):
+        for name, fn in variants.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+
+
+class Bench:
+    """One model with its optimiser, a fixed batch and a subnet sampler: the pieces every section times."""
+
+    def __init__(self, name: str, *, batch: int, args: argparse.Namespace) -> None:
+        self.device = torch.device(args.device)
+        torch.manual_seed(0)
+        self.model = models.create(name, num_classes=10).to(self.device).train()
+        if args.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                                         weight_decay=5e-4)
+        self.space = SubnetSpace.from_model(self.model, rho=args.rho)
+        self.generator = torch.Generator().manual_seed(0)
+        memory = torch.channels_last if args.channels_last else torch.contiguous_format
+        self.x = torch.rand(batch, 3, args.image_size, args.image_size, device=self.device).to(memory_format=memory)
+        self.y = torch.randint(0, 10, (batch,), device=self.device)
+        self.precision = args.precision
+        self.scaler = grad_scaler(self.device, args.precision)
+
+    def step(self, objective: Objective, subnet: Subnet | None) -> None:
+        """One training step exactly as the trainer takes it (attack, loss, backward, SGD)."""
+        with autocast(self.device, self.precision):
+            x_adv = objective.adversarial_examples(self.model, self.x, self.y)
+            losses = objective.losses(self.model, self.x, x_adv, self.y, subnet=subnet)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses.total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    def masked_step(self) -> None:
+        """The same EWS step with the subnet computed by 0/1 masks on the full network."""
+        logits = self.model(self.x)
+        with masked_subnet(self.model, self.space.sample(self.generator)):
+            sub = self.model(self.x)
+        loss = F.cross_entropy(logits, self.y) + F.kl_div(
+            F.log_softmax(sub, 1), F.log_softmax(logits.detach(), 1), log_target=True, reduction="batchmean")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def flop_fraction(self, subnets: int) -> float:
+        """Mean forward FLOPs of sampled subnets over the full network's, counted by PyTorch's FlopCounterMode."""
+        x = self.x[:1]
+
+        def flops(subnet: Subnet | None) -> int:
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                if subnet is None:
+                    self.model(x)
+                else:
+                    with use_subnet(self.model, subnet) as net:
+                        net(x)
+            return counter.get_total_flops()
+
+        full = flops(None)
+        generator = torch.Generator().manual_seed(1)
+        return statistics.mean(flops(self.space.sample(generator)) / full for _ in range(subnets))
+
+
+def subnet_section(name: str, args: argparse.Namespace, *, masked: bool) -> dict[str, float]:
+    bench = Bench(name, batch=args.batch, args=args)
+    standard = Objective(mode="standard")
+    variants: dict[str, Callable[[], object]] = {
+        "vanilla": lambda: bench.step(standard, None),
+        "ews": lambda: bench.step(standard, bench.space.sample(bench.generator)),
+    }
+    if masked:
+        variants["masked"] = bench.masked_step
+    ms = interleaved(variants, device=bench.device, warmup=args.warmup, steps=args.steps)
+    out = {f"{k}_ms_{name}": round(v, 1) for k, v in ms.items()}
+    out.update({f"{k}_images_per_s_{name}": round(args.batch / v * 1000, 1) for k, v in ms.items()})
+    out[f"ews_over_vanilla_{name}"] = round(ms["ews"] / ms["vanilla"], 3)
+    if masked:
+        out[f"masked_over_vanilla_{name}"] = round(ms["masked"] / ms["vanilla"], 3)
+    fraction = bench.flop_fraction(args.flop_subnets)
+    out[f"subnet_flop_fraction_{name}"] = round(fraction, 3)
+    print(f"{name}, batch {args.batch}, rho {args.rho}: vanilla {ms['vanilla']:.0f} ms, EWS {ms['ews']:.0f} ms "
+          f"-> EWS / vanilla {ms['ews'] / ms['vanilla']:.3f} (FLOP floor {1 + fraction:.3f}: a subnet costs "
+          f"{fraction:.3f} of the full network)")
+    print(f"  images/s: vanilla {args.batch / ms['vanilla'] * 1000:.1f}, EWS {args.batch / ms['ews'] * 1000:.1f}")
+    if masked:
+        print(f"  masked-subnet oracle {ms['masked']:.0f} ms -> masked / vanilla {ms['masked'] / ms['vanilla']:.3f}")
+    return out
+
+
+def adversarial_section(args: argparse.Namespace) -> dict[str, float]:
+    bench = Bench(args.adv_model, batch=args.adv_batch, args=args)
+    at = Objective(mode="at", attack=PGDSettings(steps=10))
+    ms = interleaved({
+        "at": lambda: bench.step(at, None),
+        "at_ews": lambda: bench.step(at, bench.space.sample(bench.generator)),
+    }, device=bench.device, warmup=args.warmup, steps=args.adv_steps)
+    ratio = ms["at_ews"] / ms["at"]
+    print(f"{args.adv_model}, batch {args.adv_batch}, PGD-10: AT {ms['at']:.0f} ms, AT+EWS {ms['at_ews']:.0f} ms "
+          f"-> AT+EWS / AT {ratio:.3f}")
+    return {"at_ms": round(ms["at"], 1), "at_ews_ms": round(ms["at_ews"], 1), "at_ews_over_at": round(ratio, 3)}
+
+
+def search_section(name: str, args: argparse.Namespace, *, batch: int) -> float:
+    """Share of training time spent searching, from one controller step and one EWS step.
+
+    Per epoch of S steps, D_s = `fraction` of the data gives fraction * S controller
+    steps (same batch size), run once every K epochs: share =
+    fraction * t_c / (K * t_ews + fraction * t_c).
+    """
+    bench = Bench(name, batch=batch, args=args)
+    settings = SearchConfig()
+    sampler = create_sampler(settings, bench.space, seed=0)
+    standard = Objective(mode="standard")
+    ms = interleaved({
+        "ews": lambda: bench.step(standard, sampler.sample(bench.generator)),
+        "controller": lambda: sampler.update(bench.model, [(bench.x, bench.y)]),
+    }, device=bench.device, warmup=args.warmup, steps=args.steps)
+    search = settings.fraction * ms["controller"]
+    share = search / (args.K * ms["ews"] + search)
+    print(f"{name}, batch {batch}: controller step (C = {settings.subnets_per_step}) {ms['controller']:.0f} ms, "
+          f"EWS step {ms['ews']:.0f} ms -> search share at K = {args.K}, D_s = {settings.fraction:.0%}: {share:.2%}")
+    return share
+
+
+def plain_epoch(model: nn.Module, batches: list, optimizer: torch.optim.Optimizer, device: torch.device) -> float:
+    """The 15-line PyTorch loop the framework is measured against."""
+    model.train()
+    total = torch.zeros((), device=device)
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()
+    return total.item()
+
+
+def framework_section(args: argparse.Namespace) -> float:
+    bench = Bench(args.demo_model, batch=args.demo_batch, args=args)
+    batches = [(torch.rand_like(bench.x, device="cpu"), torch.randint(0, 10, (len(bench.y),)))
+               for _ in range(args.framework_batches)]
+    standard = Objective(mode="standard")
+    ms = interleaved({
+        "ews": lambda: train_one_epoch(bench.model, batches, bench.optimizer, device=bench.device, sampler=None,
+                                       generator=bench.generator, objective=standard, progress=False),
+        "plain": lambda: plain_epoch(bench.model, batches, bench.optimizer, bench.device),
+    }, device=bench.device, warmup=1, steps=args.framework_rounds)
+    ratio = ms["plain"] / ms["ews"]
+    print(f"{args.demo_model}, {args.framework_batches} steps of batch {args.demo_batch}: ews.train_one_epoch "
+          f"{ms['ews']:.0f} ms, plain loop {ms['plain']:.0f} ms -> framework / plain throughput {ratio:.3f}")
+    return ratio
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="resnet18", choices=models.list_models())
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--models", default="resnet18,resnet50", help="models for the subnet section")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--rho", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (median reported)")
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--adv-model", default="resnet18")
+    parser.add_argument("--adv-batch", type=int, default=32)
+    parser.add_argument("--adv-steps", type=int, default=5)
+    parser.add_argument("--demo-model", default="resnet20", help="the demo's model (search and framework)")
+    parser.add_argument("--demo-batch", type=int, default=128)
+    parser.add_argument("--K", type=int, default=10)
+    parser.add_argument("--framework-batches", type=int, default=8)
+    parser.add_argument("--framework-rounds", type=int, default=7)
+    parser.add_argument("--flop-subnets", type=int, default=20)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args()
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown --sections {', '.join(unknown)}; allowed: {', '.join(SECTIONS)}")
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     device = torch.device(args.device)
-    model = models.create(args.model, num_classes=10).to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    space = SubnetSpace.from_model(model, rho=args.rho)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.rand(args.batch, 3, args.image_size, args.image_size, device=device)
-    y = torch.randint(0, 10, (args.batch,), device=device)
-
-    def train_step(with_subnet: bool) -> None:
-        subnet = space.sample(generator) if with_subnet else None
-        losses = ews_loss(model, x, y, subnet=subnet, lam=1.0)
-        optimizer.zero_grad(set_to_none=True)
-        losses.total.backward()
-        optimizer.step()
-
-    @torch.no_grad()
-    def forward(with_subnet: bool) -> None:
-        if with_subnet:
-            with use_subnet(model, space.sample(generator)):
-                model(x)
-        else:
-            model(x)
-
-    variants = {
-        "vanilla": lambda: train_step(False),
-        "ews": lambda: train_step(True),
-        "full_forward": lambda: forward(False),
-        "subnet_forward": lambda: forward(True),
+    result: dict[str, object] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {args.threads} threads",
+        "torch": torch.__version__, "batch": args.batch, "rho": args.rho, "precision": args.precision,
+        "channels_last": args.channels_last,
     }
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for i in range(args.warmup + args.steps):
-        for name, fn in variants.items():
-            elapsed = _timed(fn)
-            if i >= args.warmup:
-                times[name].append(elapsed)
-    ms = {name: 1000 * statistics.median(values) for name, values in times.items()}
-    result = {
-        "model": args.model,
-        "batch": args.batch,
-        "image_size": args.image_size,
-        "rho": args.rho,
-        "threads": args.threads,
-        "device": str(device),
-        "torch": torch.__version__,
-        "vanilla_ms": round(ms["vanilla"], 2),
-        "ews_ms": round(ms["ews"], 2),
-        "ews_over_vanilla": round(ms["ews"] / ms["vanilla"], 3),
-        "full_forward_ms": round(ms["full_forward"], 2),
-        "subnet_forward_ms": round(ms["subnet_forward"], 2),
-        "subnet_over_full_forward": round(ms["subnet_forward"] / ms["full_forward"], 3),
-    }
-    print(f"{args.model}, batch {args.batch}, {args.image_size}x{args.image_size}, rho {args.rho}, "
-          f"{args.threads} threads on {device}; median of {args.steps} steps after {args.warmup} warm-up")
-    print(f"  vanilla step      {result['vanilla_ms']:9.1f} ms")
-    print(f"  EWS step          {result['ews_ms']:9.1f} ms   ratio {result['ews_over_vanilla']:.3f}")
-    print(f"  full forward      {result['full_forward_ms']:9.1f} ms")
-    print(f"  subnet forward    {result['subnet_forward_ms']:9.1f} ms   ratio {result['subnet_over_full_forward']:.3f}")
+    print(f"ews step-time benchmark on {result['device']}, torch {torch.__version__}, {args.precision}"
+          f"{', channels_last' if args.channels_last else ''}; median of {args.steps} steps after {args.warmup} warm-up")
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if "subnet" in sections:
+        for i, name in enumerate(names):
+            result.update(subnet_section(name, args, masked=i == 0))
+    if "adversarial" in sections:
+        result.update(adversarial_section(args))
+    if "search" in sections:
+        shares = {args.demo_model: search_section(args.demo_model, args, batch=args.demo_batch)}
+        shares.update({name: search_section(name, args, batch=args.batch) for name in names[:1]})
+        result.update({f"search_fraction_{k}": round(v, 5) for k, v in shares.items()})
+        result["search_fraction"] = round(max(shares.values()), 5)
+    if "framework" in sections:
+        result["framework_over_plain"] = round(framework_section(args), 3)
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

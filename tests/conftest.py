@@ -17,7 +17,7 @@ TINY = {
     "wrn28_10": {"depth": 10, "widen_factor": 1},
     "wrn34_10": {"depth": 10, "widen_factor": 1},
     "tv_resnet18": {},
-    "tv_resnet50": {},
+    "tv_resnet50": {"width_per_group": 4},
 }
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from . import distributed
 from .errors import ConfigError
 from .subnets import unwrap
 
@@ -55,6 +56,7 @@ def weight_perturbation(model: nn.Module, loss_fn: LossFn, *, gamma: float) -> d
     perturbation = {}
     for (name, w), d in zip(weights.items(), grads):
         if d is not None:
+            d = distributed.sum_across_ranks(d)  # under torchrun: the global batch's direction, same on every rank
             perturbation[name] = gamma * w.detach().norm() * d / (d.norm() + 1e-20)
     return perturbation
 

@@ -18,26 +18,60 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, WriteError
 
 FORMAT_VERSION = 1
+_UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
+os.umask(_UMASK)
 # Lines of torch's weights-only error that explain the policy rather than the file.
 _TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Replace `path` with `data` all at once (temp file + fsync + rename)."""
+    """Replace `path` with `data` all at once (temp file + fsync + rename).
+
+    A failure at any point (disk full, no permission, the process killed) leaves the
+    previous `path` as it was; an `OSError` becomes a one-line `WriteError` naming `path`.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would hide shared run folders from the group
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+        _fsync_folder(path.parent)
+    except OSError as err:
+        raise WriteError(f"could not write {path}: {err.strerror or first_line(err)}; the previous version is intact") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions, or what the umask gives a new file."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable: without it a power cut can bring the old file back."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not every platform opens folders
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -69,7 +103,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         reason = next((line for line in lines if not line.startswith(_TORCH_BOILERPLATE)), "not a pickle")
         raise CheckpointError(f"checkpoint {path} could not be read: {reason}") from None
     except Exception as err:  # torn, truncated or foreign files
-        raise CheckpointError(f"checkpoint {path} could not be read: {type(err).__name__}: {_first_line(err)}") from None
+        raise CheckpointError(f"checkpoint {path} could not be read: {type(err).__name__}: {first_line(err)}") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"checkpoint {path} is not an ews checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:
@@ -80,6 +114,37 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     return payload
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line errors."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def state_dict_mismatch(model: torch.nn.Module, state: Any) -> str | None:
+    """Why `state` cannot be loaded into `model`, in one line (the first differences), or None if it fits.
+
+    torch's own message starts with a line that names no key; this one says which
+    tensors differ and how, e.g. a classifier made for another number of classes.
+    """
+    if not isinstance(state, dict):
+        return f"its model weights are a {type(state).__name__}, not a state dict"
+    own = model.state_dict()
+    shapes = [f"{key} has shape {tuple(state[key].shape)} in the checkpoint but {tuple(value.shape)} in the model"
+              for key, value in own.items()
+              if key in state and torch.is_tensor(state[key]) and state[key].shape != value.shape]
+    missing = [key for key in own if key not in state]
+    unexpected = [key for key in state if key not in own]
+    problems = shapes[:2]
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s) (e.g. {unexpected[0]})")
+    return "; ".join(problems) or None
+
+
+def load_model_weights(model: torch.nn.Module, state: Any, *, path: str | Path) -> None:
+    """Load a checkpoint's weights into the network its config describes; a misfit names the tensors."""
+    reason = state_dict_mismatch(model, state)
+    if reason is not None:
+        raise CheckpointError(f"checkpoint {path} does not fit its own config: {reason}")
+    model.load_state_dict(state)

@@ -1,4 +1,4 @@
-"""The `ews` command line: `ews train`, `ews eval`, `ews corrupt`, `ews search` and `ews demo`.
+"""The `ews` command line: `ews train`, `eval`, `corrupt`, `search`, `analyze`, `sweep`, `report`, `export`, `demo`.
 
 Every user error (bad config, missing data, unsafe checkpoint, occupied output folder)
 prints one line to stderr and exits with code 2, before any long work starts.
@@ -13,13 +13,19 @@ from typing import Sequence
 
 from . import __version__
 from .errors import ConfigError, UserError
+from .interrupts import TrainingInterrupted
 
 
 def _train(args: argparse.Namespace) -> int:
+    from . import distributed
     from .config import load_config
     from .run_dir import RunDir
+    from .run_lock import RunLock
     from .trainer import Trainer
 
+    first_rank = distributed.launch_rank() == 0  # under torchrun the other ranks see rank 0's lock
+    if args.out is not None and first_rank:
+        RunLock(args.out).check_free()  # a folder another run is writing: say so before anything else
     config_path = args.config
     if config_path is None and args.resume and args.out is not None:
         RunDir(args.out).check(resume=True, overwrite=args.overwrite)  # no checkpoint: say so, not "no config"
@@ -27,11 +33,39 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(config_path, [*args.set, *(["data.download=true"] if args.download else [])])
     out = args.out or Path("runs") / f"{config.data.name}-{config.model.name}-{config.method}"
     run = RunDir(out)
+    if first_rank:
+        RunLock(out).check_free()  # also the default --out
     run.check(resume=args.resume, overwrite=args.overwrite)
-    report = Trainer(config).fit(run, resume=args.resume)
-    print(f"{config.method} {config.model.name} on {config.data.name}: clean error {report['clean_error']:.2f}% "
-          f"after {report['epochs']} epochs ({report['train_seconds']:.1f}s); run folder {run.root}")
+    if args.nproc is not None and not distributed.launched_by_torchrun():
+        _exec_torchrun(args.nproc, args.argv)
+    try:
+        report = Trainer(config).fit(run, resume=args.resume, command=["ews", *args.argv])
+    finally:
+        distributed.shutdown()
+    if first_rank:
+        print(f"{config.method} {config.model.name} on {config.data.name}: clean error {report['clean_error']:.2f}% "
+              f"after {report['epochs']} epochs ({report['train_seconds']:.1f}s); run folder {run.root}")
     return 0
+
+
+def _exec_torchrun(nproc: int, argv: Sequence[str]) -> None:
+    """`ews train --nproc N ...` becomes `torchrun --nproc_per_node N -m ews train ...` (this process is replaced)."""
+    import os
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {nproc}")
+    rest, skip = [], False
+    for item in argv:
+        if skip or item.startswith("--nproc="):
+            skip = False
+            continue
+        skip = item == "--nproc"
+        if not skip:
+            rest.append(item)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "ews", *rest]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -48,7 +82,8 @@ def _search(args: argparse.Namespace) -> int:
     from .trainer import Trainer, build_space, search_set
 
     payload = load_checkpoint(args.checkpoint)
-    config = load_config(base=payload.get("config"), overrides=["log.progress=false", *args.set])
+    # a checkpoint's config never downloads into its data.root (a foreign checkpoint names any path)
+    config = load_config(base=payload.get("config"), overrides=["log.progress=false", "data.download=false", *args.set])
     if args.steps < 1 or args.subnets < 1 or args.eval_images < 1:
         raise ConfigError("--steps, --subnets and --eval-images must be >= 1")
     out = args.out or args.checkpoint.parent / f"search-{args.strategy}"
@@ -122,6 +157,62 @@ def _eval(args: argparse.Namespace) -> int:
     )
     print(results_markdown(results))
     print(f"written to {out / 'eval.json'} and {out / 'eval.md'}")
+    if Path(out).resolve().parent == args.checkpoint.parent.resolve():  # results went into the run folder
+        _refresh_report(args.checkpoint.parent)
+    return 0
+
+
+def _refresh_report(folder: Path) -> None:
+    """Re-render a run folder's report after results were added to it."""
+    from .analysis.report import refresh_run_report
+
+    page = refresh_run_report(folder)
+    if page is not None:
+        print(f"run report updated: {page}")
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from .analysis.analyze import AnalysisSettings, run_analysis
+
+    settings = AnalysisSettings(
+        subnets=args.subnets, rho=args.rho, inputs=tuple(args.inputs), images=args.images,
+        block_subnets=args.block_subnets, corruptions=args.corruptions, bn=args.bn,
+        batch_size=args.batch_size, seed=args.seed,
+    )
+    out = args.out or args.checkpoint.parent / "analysis"
+    result = run_analysis(args.checkpoint, out=out, compare=args.compare, settings=settings, device=args.device,
+                          progress=not args.no_progress)
+    print(f"{'model':<10} {'input':<10} {'full':>6} {'q10':>6} {'median':>6} {'q90':>6}")
+    for model, kinds in result["subnets"]["models"].items():
+        for kind in settings.inputs:
+            q = kinds[kind]["quantiles"]
+            print(f"{model:<10} {kind:<10} {kinds[kind]['full']:6.3f} {q['0.1']:6.3f} {q['0.5']:6.3f} {q['0.9']:6.3f}")
+    print(f"true-class confidence of {settings.subnets} subnets (rho {settings.rho}) and the full network; "
+          f"subnets.json, figure1.png, blocks.json and figure7.png in {out}")
+    if Path(out).resolve().parent == args.checkpoint.parent.resolve():
+        _refresh_report(args.checkpoint.parent)
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .analysis.sweep import run_sweep
+
+    result = run_sweep(args.config, overrides=args.set, param=args.param, values=args.values, out=args.out)
+    print(f"{args.param:>12} {'clean error':>12} {'train s':>9}")
+    for point in result["points"]:
+        print(f"{point['text']:>12} {point['clean_error']:12.2f} {point['train_seconds']:9.1f}")
+    print(f"sweep.json, sweep.png and sweep.md in {args.out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .analysis.report import write_comparison_report, write_run_report
+
+    if len(args.runs) == 1 and args.out is None:
+        page = write_run_report(args.runs[0])
+    else:
+        page = write_comparison_report(args.runs, args.out or args.runs[0].parent / "report")
+    print(f"report written: {page} and {page.with_suffix('.md')}")
     return 0
 
 
@@ -136,6 +227,15 @@ def _corrupt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint
+
+    metadata = export_checkpoint(args.checkpoint, args.out, overwrite=args.overwrite)
+    print(f"exported {metadata['model']} ({metadata['num_classes']} classes) weights from {args.checkpoint} "
+          f"to {args.out}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import results_table, run_demo
 
@@ -143,6 +243,9 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     print(results_table(reports))
     print(f"runs and results.md written to {args.out}")
+    page = args.out / "report" / "report.html"
+    if page.is_file():
+        print(f"report with the subnet figures (paper Fig. 1 and 7): {page} (and report.md beside it)")
     return 0
 
 
@@ -158,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--download", action="store_true", help="fetch CIFAR-10/100 into data.root if missing (network)")
+    train.add_argument("--nproc", type=int, help="run under torchrun with N processes (DistributedDataParallel)")
     train.set_defaults(func=_train)
 
     search = commands.add_parser("search", help="search weak subnets of a trained model, compare with random ones")
@@ -207,6 +311,51 @@ def build_parser() -> argparse.ArgumentParser:
     corrupt.add_argument("--no-progress", action="store_true", help="no progress bars")
     corrupt.set_defaults(func=_corrupt)
 
+    analyze = commands.add_parser("analyze", help="subnet confidence (paper Fig. 1) and per-block vulnerability "
+                                                  "(Fig. 7) of a checkpoint")
+    analyze.add_argument("--checkpoint", type=Path, required=True)
+    analyze.add_argument("--compare", type=Path, metavar="CHECKPOINT",
+                         help="a second checkpoint of the same architecture, drawn side by side")
+    analyze.add_argument("--subnets", type=int, default=1000, help="random subnets for Fig. 1")
+    analyze.add_argument("--rho", type=_fraction, default=0.7, help="width of the Fig. 1 subnets (paper: 0.7)")
+    analyze.add_argument("--inputs", type=_name_list, default=["clean", "corrupted", "pgd"],
+                         help="comma list of clean, corrupted, pgd")
+    analyze.add_argument("--images", type=int, default=500, help="evaluation subset: first N test images, stratified")
+    analyze.add_argument("--block-subnets", type=int, default=100, help="subnets per block for Fig. 7 (0: skip)")
+    analyze.add_argument("--corruptions", metavar="PATH_OR_NAME",
+                         help="a CIFAR-10-C style folder or DATASET-c (default: corrupt the subset once, "
+                              "one of the 15 benchmark corruptions x 5 severities per image)")
+    analyze.add_argument("--bn", choices=("batch", "eval"), default="batch",
+                         help="BatchNorm of subnet passes: batch statistics, as subnets are trained and searched "
+                              "(default), or the full network's running statistics, sliced (eval)")
+    analyze.add_argument("--batch-size", type=int, default=500)
+    analyze.add_argument("--device", default="auto")
+    analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--out", type=Path, help="output folder (default: analysis/ next to the checkpoint)")
+    analyze.add_argument("--no-progress", action="store_true", help="no progress bars")
+    analyze.set_defaults(func=_analyze)
+
+    sweep = commands.add_parser("sweep", help="train one run per value of a parameter (paper Fig. 5 and 6)")
+    sweep.add_argument("--config", type=Path, help="base YAML config")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config key")
+    sweep.add_argument("--param", required=True, help="a numeric config key, e.g. ews.K, ews.lam, ews.rho")
+    sweep.add_argument("--values", type=_name_list, required=True, help="comma list, e.g. 1,5,10,20,50")
+    sweep.add_argument("--out", type=Path, required=True, help="sweep folder: one run folder per value")
+    sweep.set_defaults(func=_sweep)
+
+    report = commands.add_parser("report", help="rebuild a run's report, or compare runs (method x augmentation)")
+    report.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    report.add_argument("--out", type=Path,
+                        help="comparison folder (default: report/ beside the first run); with one run and no "
+                             "--out, the run's own report.md/report.html are rebuilt")
+    report.set_defaults(func=_report)
+
+    export = commands.add_parser("export", help="write a checkpoint's weights as safetensors (no pickle, no code)")
+    export.add_argument("--checkpoint", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    export.set_defaults(func=_export)
+
     demo = commands.add_parser("demo", help="vanilla vs EWS on the embedded digits, side by side")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--epochs", type=int, default=15)
@@ -218,11 +367,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except UserError as err:
         print(f"ews: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        print(f"ews: {err}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("ews: interrupted", file=sys.stderr)
         return 130

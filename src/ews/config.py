@@ -29,7 +29,9 @@ SEARCH_SCHEDULES = ("epochs", "iterations")
 _NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 _FLOAT_TEXT = re.compile(rf"(?P<num>{_NUMBER})(\s*/\s*(?P<den>{_NUMBER}))?")
 TRAIN_MODES = ("standard", "at", "trades")
+NONFINITE_POLICIES = ("stop", "skip")
 NORMS = ("linf", "l2")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -56,6 +58,7 @@ class DataConfig:
     extra_train_roots: list[str] = field(default_factory=list)  # ImageFolder roots mixed into training (DeepAugment)
     download: bool = False  # opt-in: fetch CIFAR with torchvision when it is missing
     num_workers: int = 0  # DataLoader workers; 0 keeps in-memory data on the main process
+    pin_memory: bool | None = None  # page-locked batches for faster host-to-GPU copies; null: on with CUDA
 
 
 @dataclass
@@ -78,9 +81,14 @@ class TrainConfig:
     eval_batch_size: int = 512
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
     deterministic: bool = False  # deterministic kernels (CPU runs are reproducible either way)
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + gradient scaling)
+    channels_last: bool = False  # NHWC memory format (faster convolutions on recent GPUs)
+    compile: bool = False  # torch.compile the full network (subnet passes stay eager: no recompiles)
     mode: str = "standard"  # standard (CE) | at (PGD-AT, Madry) | trades (paper Sec. 3.4, Eq. 3-4)
     awp: bool = False  # adversarial weight perturbation (Wu et al. 2020) on top of the mode
     label_smoothing: float = 0.0  # on the cross-entropy terms (the authors' AT script: 0.1)
+    on_nonfinite: str = "stop"  # a NaN/inf loss: stop (keep the last checkpoint) | skip (drop that step, count it)
+    max_skipped_steps: int = 10  # on_nonfinite skip: more skipped steps than this in one epoch stop the run
 
 
 @dataclass
@@ -141,6 +149,7 @@ class DropoutConfig:
 @dataclass
 class LogConfig:
     progress: bool = True  # tqdm progress bars
+    tensorboard: bool = False  # also write metrics to RUN/tensorboard (needs the optional tensorboard package)
 
 
 @dataclass
@@ -369,6 +378,9 @@ def validate(config: Config) -> Config:
     _ratio("ews.rho_channels", config.ews.rho_channels, optional=True)
     _at_least("ews.K", config.ews.K, 1)
     _choice("train.mode", config.train.mode, TRAIN_MODES)
+    _choice("train.precision", config.train.precision, PRECISIONS)
+    _choice("train.on_nonfinite", config.train.on_nonfinite, NONFINITE_POLICIES)
+    _at_least("train.max_skipped_steps", config.train.max_skipped_steps, 0)
     if not 0 <= config.train.label_smoothing < 1:
         raise ConfigError(f"train.label_smoothing must be in [0, 1), got {config.train.label_smoothing!r}")
     a = config.adversarial

@@ -21,3 +21,15 @@ class CheckpointError(UserError):
 
 class RunFolderError(UserError):
     """An output folder that would lose finished work if we wrote into it."""
+
+
+class RunBusyError(RunFolderError):
+    """An output folder another live `ews train` is writing into (its lock is held)."""
+
+
+class WriteError(UserError):
+    """A file that could not be written (disk full, no permission); its previous version is intact."""
+
+
+class DivergenceError(UserError):
+    """Training produced a non-finite loss; the last checkpoint, written before it, is kept."""

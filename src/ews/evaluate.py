@@ -19,10 +19,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .checkpoint import atomic_write_text, load_checkpoint
+from .checkpoint import atomic_write_text, load_model_weights
 from .attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
 from .config import Config, load_config
 from .corruptions import names
+from .corruptions.cifar_c import read_cifar_c
 from .data import DatasetInfo, load
 from .errors import ConfigError, DataError
 from .trainer import build_model, evaluate, resolve_device
@@ -44,18 +45,15 @@ class TrainedModel:
 
 def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Sequence[str] = ()) -> TrainedModel:
     """Rebuild the network a checkpoint was trained as and load its weights (no code runs)."""
+    from .export import load_weights
+
     checkpoint = Path(checkpoint)
-    payload = load_checkpoint(checkpoint, map_location=device)
+    payload = load_weights(checkpoint, map_location=device)  # a checkpoint or a .safetensors export
     config = load_config(base=payload.get("config", {}), overrides=overrides)
     d = config.data
     test_set, info = load(d.name, root=d.root, train=False, limit=d.limit)
     model = build_model(config, info).to(device)
-    try:
-        model.load_state_dict(payload["model"])
-    except (KeyError, RuntimeError) as err:
-        from .errors import CheckpointError
-
-        raise CheckpointError(f"checkpoint {checkpoint} does not fit its own config: {str(err).splitlines()[0]}") from None
+    load_model_weights(model, payload.get("model"), path=checkpoint)
     model.eval()
     return TrainedModel(model, config, info, test_set, checkpoint)
 
@@ -166,8 +164,10 @@ def run_evaluation(
     batch = batch_size or trained.config.train.eval_batch_size
     corruption_path = None
     if corruptions is not None:
-        corruption_path = resolve_corruptions(corruptions, trained, cache=Path(checkpoint).parent, seed=seed, progress=progress)
+        corruption_path = resolve_corruptions(corruptions, trained, cache=out, seed=seed, progress=progress)
         layout = corruption_layout(corruption_path)
+        if layout == "cifar":
+            read_cifar_c(corruption_path)  # every file checked before the first image is scored
 
     results: dict[str, Any] = {"checkpoint": str(checkpoint), "dataset": trained.config.data.name,
                                "model": trained.config.model.name, "method": trained.config.method}
@@ -229,19 +229,24 @@ def write_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# The summary metrics of `eval.json`, in report order: (label, key).
+SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
+    ("clean error (%)", "clean_error"), ("corruption error, 15 benchmark corruptions (%)", "corruption_error"),
+    ("corruption error, 4 extra corruptions (%)", "extra_corruption_error"), ("mCE (%)", "mce"),
+    ("relative mCE (%)", "relative_mce"), ("mean flip probability (%)", "mean_flip_probability"),
+    ("mFR (%)", "mfr"), ("PGD-20 error (%)", "pgd20_error"), ("AutoAttack error (%)", "autoattack_error"),
+)
+
+
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
 def results_markdown(results: dict[str, Any]) -> str:
     """The summary table, then errors per corruption and severity when present."""
-    rows = [("clean error (%)", "clean_error"), ("corruption error, 15 benchmark corruptions (%)", "corruption_error"),
-            ("corruption error, 4 extra corruptions (%)", "extra_corruption_error"), ("mCE (%)", "mce"),
-            ("relative mCE (%)", "relative_mce"), ("mean flip probability (%)", "mean_flip_probability"),
-            ("mFR (%)", "mfr"), ("PGD-20 error (%)", "pgd20_error"), ("AutoAttack error (%)", "autoattack_error")]
     lines = [f"# Evaluation of {results['checkpoint']}", "", f"{results['method']} {results['model']} on "
              f"{results['dataset']}", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {label} | {_fmt(results[key])} |" for label, key in rows if key in results]
+    lines += [f"| {label} | {_fmt(results[key])} |" for label, key in SUMMARY_ROWS if key in results]
     if "adv_examples" in results:
         lines.append(f"| clean error on the {results['adv_examples']} attacked images (%) | "
                      f"{_fmt(results.get('adv_clean_error'))} |")

@@ -11,7 +11,7 @@ from .errors import RunFolderError
 
 
 class RunDir:
-    """`checkpoint.pt`, `config.yaml`, `metrics.jsonl` and `report.json` under one folder."""
+    """`checkpoint.pt`, `config.yaml`, `metrics.jsonl`, `provenance.json` and `report.json` under one folder."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -19,6 +19,7 @@ class RunDir:
         self.config = self.root / "config.yaml"
         self.metrics = self.root / "metrics.jsonl"
         self.report = self.root / "report.json"
+        self.provenance = self.root / "provenance.json"
 
     @property
     def finished(self) -> bool:
@@ -52,8 +53,9 @@ class RunDir:
         """Create the folder and record the resolved config; a fresh run clears the old log."""
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config, config_yaml)
-        if fresh:
-            self.report.unlink(missing_ok=True)
+        if fresh:  # --overwrite: a checkpoint of the old run must not be resumed under the new config
+            for old in (self.report, self.checkpoint, self.root / "best.pt"):
+                old.unlink(missing_ok=True)
             atomic_write_text(self.metrics, "")
 
     def keep_metrics_through(self, epoch: int) -> None:
@@ -64,8 +66,23 @@ class RunDir:
         atomic_write_text(self.metrics, "".join(json.dumps(line) + "\n" for line in kept))
 
     def append_metrics(self, line: dict[str, Any]) -> None:
-        with self.metrics.open("a") as handle:
-            handle.write(json.dumps(line) + "\n")
+        """Add one line by rewriting the (small) log atomically: a full disk never leaves a torn line."""
+        earlier = self.metrics.read_text() if self.metrics.is_file() else ""
+        atomic_write_text(self.metrics, earlier + json.dumps(line) + "\n")
+
+    def record_provenance(self, record: dict[str, Any], *, resumed: bool) -> None:
+        """Write `provenance.json`: the record of the session that started the run, then one per resume."""
+        data: dict[str, Any] = {}
+        if resumed and self.provenance.is_file():
+            try:
+                data = json.loads(self.provenance.read_text())
+            except ValueError:
+                data = {}
+        if data:
+            data.setdefault("resumed", []).append(record)
+        else:
+            data = {**record, "resumed": []}
+        atomic_write_text(self.provenance, json.dumps(data, indent=2) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():

@@ -8,7 +8,9 @@ resumed from any epoch ends with the same weights as one never interrupted.
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import os
+import signal
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -17,17 +19,25 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from . import __version__
-from .checkpoint import load_checkpoint, save_checkpoint
+from . import __version__, distributed
+from .analysis.report import write_run_report
+from .analysis.tensorboard import with_tensorboard
+from .checkpoint import load_checkpoint, save_checkpoint, state_dict_mismatch
 from .config import Config, dump_config
 from .data import DatasetInfo, labels_of, load, stratified_fraction, stratified_limit
-from .errors import CheckpointError, ConfigError
+from .divergence import CHECK_EVERY, NonFiniteGuard
+from .epoch_state import EpochProgress, ResumePoint, skip_batches
+from .errors import CheckpointError, ConfigError, DivergenceError
+from .interrupts import StopFlag, TrainingInterrupted, stop_on_signals
 from .models import create
 from .objectives import Objective, build_objective
+from .precision import autocast, grad_scaler, to_device
+from .provenance import collect as collect_provenance
 from .run_dir import RunDir
+from .run_lock import RunLock
 from .search import SearchStats, SubnetSampler, create_sampler
 from .subnets import SubnetSpace
 
@@ -41,6 +51,16 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device is {name!r} but CUDA is not available; use cpu or auto")
     return torch.device(name)
+
+
+def set_kernel_determinism(deterministic: bool, device: torch.device) -> None:
+    """`train.deterministic`: deterministic kernels everywhere (cuBLAS needs its workspace setting
+    before the first CUDA matmul); otherwise let cuDNN pick the fastest convolution algorithms."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
 
 
 def build_model(config: Config, info: DatasetInfo) -> nn.Module:
@@ -103,6 +123,9 @@ class EpochStats:
     subnet_loss: float | None
     seconds: float  # including any search done inside the epoch
     searches: list[SearchStats]
+    skipped_steps: int = 0  # train.on_nonfinite skip: steps whose update was dropped
+    bad_step: int | None = None  # the step (0-based) at which a non-finite loss stopped the epoch
+    interrupted: EpochProgress | None = None  # set when a signal stopped the epoch between two steps
 
 
 def search_summary(searches: list[SearchStats]) -> dict[str, Any]:
@@ -131,6 +154,14 @@ def train_one_epoch(
     progress: bool = True,
     search_every: int | None = None,
     first_step: int = 0,
+    precision: str = "fp32",
+    scaler: torch.amp.GradScaler | None = None,
+    channels_last: bool = False,
+    carry: EpochProgress | None = None,
+    total: int | None = None,
+    stop: StopFlag | None = None,
+    on_nonfinite: str = "stop",
+    max_skipped_steps: int = 0,
 ) -> EpochStats:
     """One pass over `loader`; one subnet per step when a sampler is given (paper Sec. 3.3).
 
@@ -140,55 +171,96 @@ def train_one_epoch(
     current batch (adversarial images in adversarial modes) every N training steps
     (counted from `first_step`): the authors' code's schedule.
     Running sums stay on the device; the host reads them only for the progress bar.
+    Under DDP `model` is the DDP wrapper (used for the loss only); attacks, AWP and the
+    search run on the module inside, and the epoch's sums are added over ranks.
+    `precision` autocasts attacks and losses; `scaler` scales fp16 losses.
+    `carry` continues an epoch interrupted after `carry.steps` steps (`loader` then yields
+    the remaining batches; `total` is the epoch's length for the bar). A set `stop` ends
+    the epoch after the current step, returning its totals in `interrupted`. Non-finite
+    losses are handled as `on_nonfinite` says (see `divergence.NonFiniteGuard`).
     """
+    plain = distributed.without_ddp(model)
+    scaler = scaler or grad_scaler(device, "fp32")
     model.train()
-    start = time.perf_counter()
-    loss_sum = torch.zeros((), device=device)
-    sub_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    searches: list[SearchStats] = []
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
-    for step, (x, y) in enumerate(bar):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        x_adv = objective.adversarial_examples(model, x, y)
+    carry = carry or EpochProgress()
+    if distributed.rank() > 0:  # an interrupted epoch's totals were summed over ranks and are held by rank 0
+        carry = dataclasses.replace(carry, loss_sum=0.0, subnet_loss_sum=0.0, correct=0, seen=0)
+    start = time.perf_counter() - carry.seconds
+    loss_sum = torch.tensor(carry.loss_sum, device=device)
+    sub_sum = torch.tensor(carry.subnet_loss_sum, device=device)
+    correct = torch.tensor(carry.correct, device=device, dtype=torch.long)
+    seen, steps, stopped = carry.seen, carry.steps, False
+    searches: list[SearchStats] = list(carry.searches)
+    guard = NonFiniteGuard(model, policy=on_nonfinite, max_skipped=max_skipped_steps, device=device, skipped=carry.skipped)
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True, total=total, initial=steps)
+    for step, (x, y) in enumerate(bar, start=steps):
+        guard.before_step()
+        x, y = to_device(x, device, channels_last=channels_last), y.to(device, non_blocking=True)
+        with autocast(device, precision):
+            x_adv = objective.adversarial_examples(plain, x, y)
         if search_every and sampler is not None and sampler.searches and (first_step + step) % search_every == 0:
-            searches.append(sampler.update(model, [(x if x_adv is None else x_adv, y)]))
+            searches.append(sampler.update(plain, [(x if x_adv is None else x_adv, y)]))
         subnet = None if sampler is None else sampler.sample(generator)
-        with objective.perturbed(model, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
-            losses = objective.losses(model, x, x_adv, y, subnet=subnet)
+        with objective.perturbed(plain, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
+            with autocast(device, precision):
+                losses = objective.losses(model, x, x_adv, y, subnet=subnet)
             optimizer.zero_grad(set_to_none=True)
-            losses.total.backward()
-        optimizer.step()
-        loss_sum += losses.base * len(y)
-        if losses.subnet is not None:
-            sub_sum += losses.subnet * len(y)
-        correct += (losses.logits.argmax(1) == y).sum()
-        seen += len(y)
-        if progress and step % 10 == 0:
+            scaler.scale(losses.total).backward()
+        steps = step + 1
+        if guard.drop(losses.total, step):
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += losses.base * len(y)
+            if losses.subnet is not None:
+                sub_sum += losses.subnet * len(y)
+            correct += (losses.logits.argmax(1) == y).sum()
+            seen += len(y)
+        if progress and step % 10 == 0 and seen:
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+        if guard.should_stop(step):
+            break
+        requested = bool(stop)
+        if distributed.active():  # every rank must stop after the same step; agree every CHECK_EVERY steps
+            requested = (step + 1) % CHECK_EVERY == 0 and distributed.any_rank(requested, device)
+        if requested and (total is None or steps < total):  # after the last step the epoch ends as usual
+            stopped = True
+            break
+    sums = torch.stack([loss_sum.double(), sub_sum.double(), correct.double(), torch.tensor(seen, device=device)])
+    totals = distributed.sum_across_ranks(sums).tolist()  # loss, subnet loss, correct, seen: all ranks
+    seen_all = max(totals[3], 1.0)
+    interrupted = None
+    if stopped:
+        interrupted = EpochProgress(
+            steps=steps, loss_sum=totals[0], subnet_loss_sum=totals[1], correct=int(totals[2]), seen=int(totals[3]),
+            skipped=guard.skipped, seconds=time.perf_counter() - start, searches=searches,
+        )
     return EpochStats(
-        train_loss=loss_sum.item() / max(seen, 1),
-        train_accuracy=correct.item() / max(seen, 1),
-        subnet_loss=None if sampler is None else sub_sum.item() / max(seen, 1),
+        train_loss=totals[0] / seen_all,
+        train_accuracy=totals[2] / seen_all,
+        subnet_loss=None if sampler is None else totals[1] / seen_all,
         seconds=time.perf_counter() - start,
         searches=searches,
+        skipped_steps=guard.skipped,
+        bad_step=guard.bad_step,
+        interrupted=interrupted,
     )
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device) -> float:
-    """Top-1 accuracy of the full network in eval mode."""
+    """Top-1 accuracy of the full network in eval mode (under torchrun: over every rank's share)."""
     was_training = model.training
     model.eval()
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    total = 0
+    counts = torch.zeros(2, device=device, dtype=torch.long)  # correct, seen
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        correct += (model(x).argmax(1) == y).sum()
-        total += len(y)
+        counts[0] += (model(x).argmax(1) == y).sum()
+        counts[1] += len(y)
     model.train(was_training)
-    return correct.item() / max(total, 1)
+    correct, total = distributed.sum_across_ranks(counts).tolist()
+    return correct / max(total, 1)
 
 
 def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -214,10 +286,9 @@ class Trainer:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.device = resolve_device(config.train.device)
-        if config.train.deterministic:
-            torch.use_deterministic_algorithms(True)
-            torch.backends.cudnn.benchmark = False
+        self.device = distributed.init(resolve_device(config.train.device))  # joins torchrun's group, if any
+        self.batch_size = distributed.per_rank_batch(config.train.batch_size, key="train.batch_size")
+        set_kernel_determinism(config.train.deterministic, self.device)
         d = config.data
         self.train_set, self.info = load(
             d.name, root=d.root, train=True, augment=d.augment, limit=d.limit, download=d.download,
@@ -228,9 +299,15 @@ class Trainer:
         self.objective = build_objective(config)
         torch.manual_seed(config.seed)
         self.model = build_model(config, self.info).to(self.device)
+        if config.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_model = self._wrap(self.model)
         self.sampler = build_sampler(config, self.model)
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = build_scheduler(self.optimizer, config)
+        self.scaler = grad_scaler(self.device, config.train.precision)
+        if distributed.active():
+            torch.manual_seed(config.seed + distributed.rank())  # ranks draw different augmentations
         self.generators = {
             "loader": torch.Generator().manual_seed(config.seed),
             "subnet": torch.Generator().manual_seed(config.seed + 1),
@@ -239,6 +316,24 @@ class Trainer:
         self.search_set = search_set(config) if self.sampler is not None and self.sampler.searches else None
         self.epoch = 0  # epochs completed
         self.best: dict[str, float] = {}  # early stopping: {"epoch", "robust_accuracy"} of best.pt
+        self._resume_point: ResumePoint | None = None  # set by a checkpoint written inside an epoch
+        self._epoch_loader_state: Tensor | None = None  # the loader generator when this epoch began
+        self._stop: StopFlag | None = None  # set by SIGINT/SIGTERM while `fit` runs
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        """The module the training loss runs through: compiled (`train.compile`), then DDP under torchrun.
+
+        Subnet passes, attacks and searches use the plain module (`use_subnet` and
+        `distributed.without_ddp`), so neither wrapper sees a subnet.
+        """
+        if self.config.train.compile:
+            model = torch.compile(model)
+        if distributed.active():
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = DistributedDataParallel(model, device_ids=ids)
+        return model
 
     def _hold_out_validation(self) -> Dataset:
         """Rice et al.'s early stopping: a fixed stratified slice of the training split, unaugmented.
@@ -265,16 +360,17 @@ class Trainer:
 
     def robust_accuracy(self, dataset: Dataset) -> float:
         """PGD (`adversarial.eval_steps`) accuracy of the full network in eval mode, for early stopping."""
-        correct, total = 0, 0
+        counts = torch.zeros(2, device=self.device, dtype=torch.long)  # correct, seen
         was_training = self.model.training
         self.model.eval()
         for x, y in self.loader(dataset, train=False):
             x, y = x.to(self.device), y.to(self.device)
             x_adv = self.objective.evaluation_attack(self.model, x, y)
             with torch.no_grad():
-                correct += int((self.model(x_adv).argmax(1) == y).sum())
-            total += len(y)
+                counts[0] += (self.model(x_adv).argmax(1) == y).sum()
+            counts[1] += len(y)
         self.model.train(was_training)
+        correct, total = distributed.sum_across_ranks(counts).tolist()
         return correct / max(total, 1)
 
     def search_due(self, epoch: int) -> bool:
@@ -294,7 +390,10 @@ class Trainer:
         batches = (batch for _ in range(s.passes) for batch in loader)
         if self.objective.adversarial and self.config.adversarial.search_on_adversarial:
             batches = self._adversarial(batches)  # Sec. 3.4.1: vulnerable subnets on D_s'
-        return self.sampler.update(self.model, batches)
+        stats = self.sampler.update(self.model, batches)
+        if distributed.active():  # rewards were summed over ranks; rank 0's state settles any rounding
+            self.sampler.load_state_dict(distributed.broadcast_object(self.sampler.state_dict()))
+        return stats
 
     def _adversarial(self, batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
         for x, y in batches:
@@ -302,14 +401,25 @@ class Trainer:
             yield self.objective.adversarial_examples(self.model, x, y), y
 
     def loader(self, dataset: Dataset, *, train: bool) -> DataLoader:
+        """Training batches (shuffled; under torchrun a `DistributedSampler` share) or evaluation batches.
+
+        Under torchrun each rank evaluates every N-th image and the counts are summed,
+        so every image is scored exactly once.
+        """
         t, d = self.config.train, self.config.data
+        sampler = None
+        if distributed.active() and train:
+            sampler = DistributedSampler(dataset, shuffle=True, seed=self.config.seed)
+        elif distributed.active():
+            dataset = Subset(dataset, range(distributed.rank(), len(dataset), distributed.world_size()))
         return DataLoader(
             dataset,
-            batch_size=t.batch_size if train else t.eval_batch_size,
-            shuffle=train,
-            generator=self.generators["loader"] if train else None,
+            batch_size=self.batch_size if train else t.eval_batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            generator=self.generators["loader"] if train and sampler is None else None,
             num_workers=d.num_workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=self.device.type == "cuda" if d.pin_memory is None else d.pin_memory,
             persistent_workers=d.num_workers > 0,
         )
 
@@ -318,13 +428,23 @@ class Trainer:
             "ews_version": __version__,
             "epoch": self.epoch,
             "config": self.config.to_dict(),
+            "dataset": dataclasses.asdict(self.info),  # classes and normalisation: export needs no data
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "sampler": {} if self.sampler is None else self.sampler.state_dict(),
             "rng": _rng_state(self.generators),
+            "rank_rng": distributed.gather_objects(torch.get_rng_state()) if distributed.active() else [],
+            "scaler": self.scaler.state_dict(),
             "best": dict(self.best),
         }
+
+    def save(self, path: Path, *, extra: dict[str, Any] | None = None) -> None:
+        """Checkpoint to `path` (plus `extra` entries): every rank contributes its state, rank 0 writes."""
+        state = {**self.state(), **(extra or {})}
+        if distributed.is_main():
+            save_checkpoint(path, state)
+        distributed.barrier()
 
     def load_state(self, path: Path) -> None:
         """Restore a checkpoint of this same run; a checkpoint of another model is refused."""
@@ -341,6 +461,9 @@ class Trainer:
                     f"checkpoint {path} was made for {section} {theirs.get('name')!r} "
                     f"{theirs.get('options', '')}, this run uses {mine.name!r}"
                 )
+        misfit = state_dict_mismatch(self.model, payload.get("model"))
+        if misfit is not None:
+            raise CheckpointError(f"checkpoint {path} does not fit this run: {misfit}")
         try:
             self.model.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
@@ -348,18 +471,115 @@ class Trainer:
             if self.sampler is not None:
                 self.sampler.load_state_dict(payload["sampler"])
             _set_rng_state(payload["rng"], self.generators)
+            self._restore_rank_rng(payload.get("rank_rng", []))
+            if payload.get("scaler"):
+                self.scaler.load_state_dict(payload["scaler"])
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path} does not fit this run: {str(err).splitlines()[0]}") from None
         self.epoch = int(payload["epoch"])
         self.best = dict(payload.get("best", {}))
+        position = payload.get("progress")  # written by an interrupt between two steps
+        self._resume_point = None if position is None else ResumePoint.from_payload(position, payload, path=path)
+        if self._resume_point is not None and self._resume_point.epoch != self.epoch + 1:
+            raise CheckpointError(f"checkpoint {path} stops inside epoch {self._resume_point.epoch} "
+                                  f"but records {self.epoch} finished epochs")
 
-    def fit(self, run: RunDir, *, resume: bool = False, on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
+    def _restore_rank_rng(self, states: list[Tensor]) -> None:
+        """Each rank's own global RNG when resuming with the same number of ranks; else fresh per-rank seeds."""
+        if not distributed.active():
+            return
+        if len(states) == distributed.world_size():
+            torch.set_rng_state(states[distributed.rank()])
+        else:
+            torch.manual_seed(self.config.seed + 1000 * (self.epoch + 1) + distributed.rank())
+
+    def _epoch_batches(self, loader: DataLoader, resumed: ResumePoint | None) -> Iterator[Any]:
+        """This epoch's batches, remembering the loader generator at the epoch start.
+
+        After a mid-epoch resume the generator is rewound to the epoch start, so the
+        sampler replays the same order; the batches already trained on are drawn and
+        dropped (loaded, not computed), then every generator returns to its state at
+        the interruption: the rest of the epoch is what the uninterrupted run did.
+        """
+        loader_rng = self.generators["loader"]
+        if resumed is not None:
+            loader_rng.set_state(resumed.loader_state)
+        self._epoch_loader_state = loader_rng.get_state()
+        if resumed is None:
+            return iter(loader)
+        batches = skip_batches(loader, resumed.progress.steps)
+        _set_rng_state(resumed.rng, self.generators)
+        self._restore_rank_rng(resumed.rank_rng)
+        return batches
+
+    def _check_finite(self, stats: EpochStats, *, epoch: int, steps: int, run: RunDir) -> None:
+        """`train.on_nonfinite`: a non-finite loss (or too many skipped steps) ends the run, naming where.
+
+        Nothing is saved after the bad step, so the checkpoint on disk is the last good state.
+        A controller step with a non-finite loss was already skipped; under `stop` it ends the run too.
+        """
+        t = self.config.train
+        searches = sum(s.skipped_steps for s in stats.searches)
+        if stats.bad_step is None and not (searches and t.on_nonfinite == "stop"):
+            return
+        if stats.bad_step is None:
+            what = f"the controller's loss was non-finite in {searches} search step(s) of epoch {epoch}"
+        elif t.on_nonfinite == "skip":
+            what = (f"more than train.max_skipped_steps={t.max_skipped_steps} steps of epoch {epoch} had a non-finite "
+                    f"loss (the last at step {stats.bad_step + 1} of {steps})")
+        else:
+            what = f"non-finite loss in epoch {epoch} at step {stats.bad_step + 1} of {steps}"
+        kept = (f"the last good checkpoint is {run.checkpoint}" if run.checkpoint.is_file()
+                else "no checkpoint had been written yet")
+        raise DivergenceError(f"training diverged: {what}; {kept}; lower train.lr, or set train.on_nonfinite=skip "
+                              "to drop such steps")
+
+    def _interrupt(self, run: RunDir, epoch: int, progress: EpochProgress | None) -> TrainingInterrupted:
+        """After a signal: checkpoint the step boundary (inside an epoch) and say how to resume."""
+        assert self._stop is not None and self._stop.signum is not None
+        if progress is not None:
+            assert self._epoch_loader_state is not None
+            position = {"epoch": epoch, "loader_state": self._epoch_loader_state, **progress.to_dict()}
+            self.save(run.checkpoint, extra={"progress": position})
+            where = f"in epoch {epoch} after step {progress.steps}"
+        else:
+            where = f"after epoch {epoch}"
+        name = signal.Signals(self._stop.signum).name
+        return TrainingInterrupted(
+            f"interrupted by {name} {where}; checkpoint saved to {run.checkpoint}; "
+            f"resume with: ews train --out {run.root} --resume", signum=self._stop.signum)
+
+    def fit(
+        self, run: RunDir, *, resume: bool = False, on_epoch_end: EpochCallback | None = None,
+        command: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Train to `train.epochs` in `run`, holding its lock; returns the final report.
+
+        The lock (`RunLock`) keeps a second run out of the folder; SIGINT/SIGTERM end
+        the current step, write a checkpoint that resumes exactly and raise
+        `TrainingInterrupted`. `command` (default `sys.argv`) goes into `provenance.json`.
+        """
+        lock = RunLock(run.root) if distributed.is_main() else nullcontext()
+        with lock, stop_on_signals() as stop:
+            self._stop = stop
+            try:
+                return self._fit(run, resume=resume, on_epoch_end=on_epoch_end, command=command)
+            finally:
+                self._stop = None
+
+    def _fit(
+        self, run: RunDir, *, resume: bool, on_epoch_end: EpochCallback | None, command: list[str] | None = None
+    ) -> dict[str, Any]:
         """Train to `train.epochs`, checkpointing each epoch; returns the final report."""
         config = self.config
+        on_epoch_end = with_tensorboard(on_epoch_end, config.log, run.root)
         if resume:
             self.load_state(run.checkpoint)
-        run.start(dump_config(config), fresh=not resume)
-        if resume:
+        main = distributed.is_main()  # under torchrun only rank 0 writes the run folder
+        if main:
+            run.start(dump_config(config), fresh=not resume)
+            run.record_provenance(collect_provenance(config, device=self.device, argv=command), resumed=resume)
+        if resume and main:
             run.keep_metrics_through(self.epoch)
         train_loader = self.loader(self.train_set, train=True)
         test_loader = self.loader(self.test_set, train=False)
@@ -367,43 +587,53 @@ class Trainer:
         iterations = config.search.schedule == "iterations"
         for epoch in range(self.epoch + 1, total + 1):
             lr = self.optimizer.param_groups[0]["lr"]
-            rounds = [self.search()] if self.search_due(epoch) else []
+            resumed, self._resume_point = self._resume_point, None
+            carry = resumed.progress if resumed else EpochProgress.opening([self.search()] if self.search_due(epoch) else [])
+            if isinstance(train_loader.sampler, DistributedSampler):
+                train_loader.sampler.set_epoch(epoch)
+            batches = self._epoch_batches(train_loader, resumed)
             stats = train_one_epoch(
-                self.model, train_loader, self.optimizer, device=self.device, sampler=self.sampler,
+                self.train_model, batches, self.optimizer, device=self.device, sampler=self.sampler,
                 generator=self.generators["subnet"], objective=self.objective, awp_gamma=self.awp_gamma(epoch),
-                desc=f"epoch {epoch}/{total}", progress=config.log.progress,
+                desc=f"epoch {epoch}/{total}", progress=config.log.progress and main,
                 search_every=config.search.every_iterations if iterations else None,
-                first_step=(epoch - 1) * len(train_loader),
+                first_step=(epoch - 1) * len(train_loader), precision=config.train.precision, scaler=self.scaler,
+                channels_last=config.train.channels_last, carry=carry, total=len(train_loader), stop=self._stop,
+                on_nonfinite=config.train.on_nonfinite, max_skipped_steps=config.train.max_skipped_steps,
             )
-            searches = rounds + stats.searches
-            if not math.isfinite(stats.train_loss):
-                raise RuntimeError(
-                    f"training diverged in epoch {epoch} (loss {stats.train_loss}); "
-                    f"the last good checkpoint is {run.checkpoint}"
-                )
+            searches = stats.searches
+            self._check_finite(stats, epoch=epoch, steps=len(train_loader), run=run)
+            if stats.interrupted is not None:
+                raise self._interrupt(run, epoch, stats.interrupted)
             self.scheduler.step()
-            accuracy = evaluate(self.model, test_loader, device=self.device)
+            accuracy = evaluate(distributed.without_ddp(self.train_model), test_loader, device=self.device)
             self.epoch = epoch
             line = {
                 "epoch": epoch, "lr": lr, "train_loss": stats.train_loss, "train_accuracy": stats.train_accuracy,
                 "subnet_loss": stats.subnet_loss, "test_accuracy": accuracy,
-                "seconds": stats.seconds + sum(r.seconds for r in rounds),
+                "seconds": stats.seconds,
                 **search_summary(searches),
             }
+            if config.train.on_nonfinite == "skip":
+                line["skipped_steps"] = stats.skipped_steps
+                line["search_skipped_steps"] = sum(s.skipped_steps for s in searches)
             if self.val_set is not None:
                 line["val_robust_accuracy"] = self.robust_accuracy(self.val_set)
                 if line["val_robust_accuracy"] > self.best.get("robust_accuracy", -1.0):
                     self.best = {"epoch": epoch, "robust_accuracy": line["val_robust_accuracy"]}
-                    save_checkpoint(run.root / "best.pt", self.state())
-            run.append_metrics(line)  # before the checkpoint: a resume drops lines past its epoch
-            save_checkpoint(run.checkpoint, self.state())
-            if config.log.progress:
+                    self.save(run.root / "best.pt")
+            if main:
+                run.append_metrics(line)  # before the checkpoint: a resume drops lines past its epoch
+            self.save(run.checkpoint)
+            if config.log.progress and main:
                 tqdm.write(
                     f"epoch {epoch}/{total}  loss {stats.train_loss:.4f}  train acc {stats.train_accuracy:.4f}  "
                     f"test acc {accuracy:.4f}  ({stats.seconds:.1f}s)"
                 )
-            if on_epoch_end is not None:
+            if on_epoch_end is not None and main:
                 on_epoch_end(epoch, line)
+            if distributed.any_rank(bool(self._stop), self.device) and epoch < total:
+                raise self._interrupt(run, epoch, None)
         metrics = run.read_metrics()
         final = metrics[-1]["test_accuracy"] if metrics else evaluate(self.model, test_loader, device=self.device)
         seconds = sum(line["seconds"] for line in metrics)
@@ -421,5 +651,7 @@ class Trainer:
         if self.best:
             report["best_epoch"] = int(self.best["epoch"])
             report["best_val_robust_accuracy"] = round(self.best["robust_accuracy"], 6)
-        run.write_report(report)
+        if main:
+            run.write_report(report)
+            write_run_report(run.root)
         return report

@@ -19,6 +19,7 @@ from ews.data import DATASET_NAMES, labels_of, load
 from ews.errors import DataError
 
 from .fake_cifar import write_cifar10, write_cifar100
+from .fake_imagefolder import write_imagefolder
 
 
 def _all_images(dataset: torch.utils.data.Dataset) -> torch.Tensor:
@@ -195,19 +196,9 @@ def test_cifar_without_root_is_a_data_error() -> None:
 # ----- imagefolder -----
 
 
-def _write_imagefolder(root: Path, classes: tuple[str, ...] = ("cat", "dog")) -> None:
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for label, name in enumerate(classes):
-            (root / split / name).mkdir(parents=True)
-            for i in range(2):
-                pixels = rng.integers(0, 256, size=(40 + 10 * label, 60, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
-
-
 @pytest.mark.parametrize("train", [True, False])
 def test_imagefolder_yields_224_float_images(tmp_path: Path, train: bool) -> None:
-    _write_imagefolder(tmp_path)
+    write_imagefolder(tmp_path)
     torch.manual_seed(0)
     dataset, info = load("imagefolder", root=tmp_path, train=train)
     images = _all_images(dataset)
@@ -218,13 +209,13 @@ def test_imagefolder_yields_224_float_images(tmp_path: Path, train: bool) -> Non
 
 
 def test_imagefolder_test_split_is_deterministic(tmp_path: Path) -> None:
-    _write_imagefolder(tmp_path)
+    write_imagefolder(tmp_path)
     val, _ = load("imagefolder", root=tmp_path, train=False)
     assert torch.equal(val[0][0], val[0][0])
 
 
 def test_imagefolder_missing_split_names_the_path(tmp_path: Path) -> None:
-    _write_imagefolder(tmp_path)
+    write_imagefolder(tmp_path)
     for image in (tmp_path / "val").rglob("*.png"):
         image.unlink()
     for folder in (tmp_path / "val").iterdir():
@@ -244,7 +235,7 @@ def test_imagefolder_class_folders_without_images_are_a_data_error(tmp_path: Pat
 
 
 def test_imagefolder_val_classes_must_match_train(tmp_path: Path) -> None:
-    _write_imagefolder(tmp_path)
+    write_imagefolder(tmp_path)
     (tmp_path / "val" / "extra").mkdir()
     _assert_one_line_error(str(tmp_path / "val"), name="imagefolder", root=tmp_path, train=False)
 
@@ -296,7 +287,7 @@ def test_digits_single_image_policies_keep_the_image_shape(augment: str, options
 
 @pytest.mark.parametrize("augment, shape", [("autoaugment", (3, 224, 224)), ("augmix", (3, 3, 224, 224))])
 def test_imagefolder_policies_run_on_the_random_resized_crop(tmp_path: Path, augment: str, shape: tuple) -> None:
-    _write_imagefolder(tmp_path)
+    write_imagefolder(tmp_path)
     torch.manual_seed(0)
     train, _ = load("imagefolder", root=tmp_path, train=True, augment=augment)
     assert train[0][0].shape == shape and 0.0 <= train[0][0].min() and train[0][0].max() <= 1.0
@@ -348,7 +339,7 @@ def test_extra_folders_use_cifar_class_names_and_the_training_augmentation(tmp_p
 
 
 def test_extra_folders_join_imagefolder_training_at_its_crop_size(tmp_path: Path) -> None:
-    _write_imagefolder(tmp_path / "imagenet")
+    write_imagefolder(tmp_path / "imagenet")
     extra = _write_extra(tmp_path / "extra", ["dog", "cat"])
     train, info = load("imagefolder", root=tmp_path / "imagenet", train=True, extra_train_roots=[extra])
     assert labels_of(train) == [0, 0, 1, 1, 0, 0, 1, 1] == [train[i][1] for i in range(8)]

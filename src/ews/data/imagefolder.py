@@ -5,13 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from PIL import Image
 from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import find_classes
+from torchvision.datasets.folder import default_loader, find_classes
 
+from ..checkpoint import first_line
 from ..errors import DataError
 from .augment import Transform
 
 SPLITS = {True: "train", False: "val"}
+
+
+def checked_loader(path: str) -> Image.Image:
+    """torchvision's image loader; a file that does not decode is a one-line `DataError` naming it.
+
+    Found when the image is first read (checking every image up front would cost an
+    ImageNet-sized pass over the disk before training).
+    """
+    try:
+        return default_loader(path)
+    except (OSError, SyntaxError, ValueError) as err:  # PIL.UnidentifiedImageError is an OSError
+        raise DataError(f"image {path} could not be decoded: {first_line(err)}") from None
 
 
 def _classes(folder: Path) -> list[str]:
@@ -30,7 +44,7 @@ def read_imagefolder(root: str | Path, *, train: bool, transform: Transform | No
     if _classes(folder) != _classes(train_folder):
         raise DataError(f"imagefolder split {folder} has other class folders than {train_folder}")
     try:
-        return ImageFolder(str(folder), transform=transform)
+        return ImageFolder(str(folder), transform=transform, loader=checked_loader)
     except FileNotFoundError as err:
         raise DataError(f"imagefolder split {folder} has no images: {' '.join(str(err).split())}") from None
 
@@ -40,7 +54,7 @@ class _FixedClasses(ImageFolder):
 
     def __init__(self, root: Path, *, classes: Sequence[str], transform: Transform) -> None:
         self._given = list(classes)
-        super().__init__(str(root), transform=transform)
+        super().__init__(str(root), transform=transform, loader=checked_loader)
 
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
         return self._given, {name: label for label, name in enumerate(self._given)}

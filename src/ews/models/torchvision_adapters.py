@@ -72,6 +72,10 @@ def tv_resnet18(*, num_classes: int, **kwargs) -> ImageNetResNet:
 
 
 @register
-def tv_resnet50(*, num_classes: int, **kwargs) -> ImageNetResNet:
-    """torchvision's ImageNet ResNet-50, the paper's ImageNet model (random init)."""
-    return from_torchvision(torchvision.models.resnet50(weights=None, num_classes=num_classes), **kwargs)
+def tv_resnet50(*, num_classes: int, width_per_group: int = 64, **kwargs) -> ImageNetResNet:
+    """torchvision's ImageNet ResNet-50, the paper's ImageNet model (random init).
+
+    `width_per_group` is torchvision's bottleneck width (128: Wide ResNet-50-2; small values make test models).
+    """
+    net = torchvision.models.resnet50(weights=None, num_classes=num_classes, width_per_group=width_per_group)
+    return from_torchvision(net, **kwargs)

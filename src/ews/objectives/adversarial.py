@@ -53,8 +53,8 @@ def trades_loss(
         base = base + gamma * F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     if subnet is None:
         return StepLosses(base, base.detach(), None, logits_adv.detach())
-    with use_subnet(model, subnet):
-        term = subnet_term(model(x_adv), logits_adv, y, kind=subnet_loss)
+    with use_subnet(model, subnet) as net:
+        term = subnet_term(net(x_adv), logits_adv, y, kind=subnet_loss)
         if gamma > 0:
-            term = term + gamma * subnet_term(model(x), logits, y, kind=subnet_loss)
+            term = term + gamma * subnet_term(net(x), logits, y, kind=subnet_loss)
     return StepLosses(base + lam * term, base.detach(), term.detach(), logits_adv.detach())

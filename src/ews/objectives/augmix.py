@@ -55,7 +55,7 @@ def augmix_loss(
     base = F.cross_entropy(clean, y) + jsd_weight * jsd_consistency(clean, aug1, aug2)
     if subnet is None:
         return StepLosses(base, base.detach(), None, clean.detach())
-    with use_subnet(model, subnet):
-        subnet_logits = model(batch)
+    with use_subnet(model, subnet) as net:
+        subnet_logits = net(batch)
     term = subnet_term(subnet_logits, logits, y.repeat(VIEWS), kind=subnet_loss)
     return StepLosses(base + lam * term, base.detach(), term.detach(), clean.detach())

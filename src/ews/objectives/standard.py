@@ -57,7 +57,7 @@ def ews_loss(
     base = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     if subnet is None:
         return StepLosses(base, base.detach(), None, logits.detach())
-    with use_subnet(model, subnet):
-        subnet_logits = model(x)
+    with use_subnet(model, subnet) as net:
+        subnet_logits = net(x)
     term = subnet_term(subnet_logits, logits, y, kind=subnet_loss)
     return StepLosses(base + lam * term, base.detach(), term.detach(), logits.detach())

@@ -21,6 +21,7 @@ class SearchStats:
     mean_subnet_accuracy: float | None = None  # over the subnets evaluated on the search batches
     controller_steps: int = 0
     mean_entropy: float | None = None  # the policy's decision entropy (controller only)
+    skipped_steps: int = 0  # controller steps not taken: a non-finite reward, loss or gradient
 
 
 class SubnetSampler(ABC):

@@ -8,6 +8,7 @@ exploring; Adam with gradient clipping.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -42,6 +43,7 @@ class StepResult:
     mean_reward: float
     mean_accuracy: float
     entropy: float
+    skipped: bool = False  # non-finite: the policy, its optimiser and the baseline were left alone
 
 
 RewardFn = Callable[[Sequence[Subnet]], Tensor]  # subnets -> rewards, shape (C,)
@@ -78,7 +80,12 @@ class ControllerSampler(SubnetSampler):
             return self.policy.sample(generator).subnet
 
     def policy_step(self, reward_fn: RewardFn) -> StepResult:
-        """One REINFORCE step on C subnets sampled with the controller's own generator."""
+        """One REINFORCE step on C subnets sampled with the controller's own generator.
+
+        A non-finite reward, loss or gradient norm skips the update (policy, Adam state and
+        baseline unchanged) and is reported, so one bad batch cannot poison the policy;
+        the trainer stops or carries on as `train.on_nonfinite` says.
+        """
         samples = [self.policy.sample(self.generator) for _ in range(self.settings.subnets_per_step)]
         rewards = reward_fn([s.subnet for s in samples]).detach().double().cpu()
         mean_reward = float(rewards.mean())
@@ -89,7 +96,10 @@ class ControllerSampler(SubnetSampler):
         loss = -(advantage * log_probs).mean() - self.settings.entropy_weight * entropy
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.policy.parameters(), self.settings.grad_clip)
+        norm = nn.utils.clip_grad_norm_(self.policy.parameters(), self.settings.grad_clip)
+        if not (math.isfinite(mean_reward) and torch.isfinite(loss) and torch.isfinite(norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            return StepResult(mean_reward, -mean_reward, float(entropy.detach()), skipped=True)
         self.optimizer.step()
         decay = self.settings.baseline_decay
         self.baseline = mean_reward if self.baseline is None else decay * self.baseline + (1 - decay) * mean_reward
@@ -104,13 +114,15 @@ class ControllerSampler(SubnetSampler):
         for x, y in search_batches:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             results.append(self.policy_step(lambda subnets: -subnet_accuracies(model, subnets, x, y)))
-        n = max(len(results), 1)
+        taken = [r for r in results if not r.skipped]
+        n = max(len(taken), 1)
         return SearchStats(
             seconds=time.perf_counter() - start,
             subnets_evaluated=len(results) * self.settings.subnets_per_step,
-            mean_subnet_accuracy=sum(r.mean_accuracy for r in results) / n if results else None,
-            controller_steps=len(results),
-            mean_entropy=sum(r.entropy for r in results) / n if results else None,
+            mean_subnet_accuracy=sum(r.mean_accuracy for r in taken) / n if taken else None,
+            controller_steps=len(taken),
+            mean_entropy=sum(r.entropy for r in taken) / n if taken else None,
+            skipped_steps=len(results) - len(taken),
         )
 
     def state_dict(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from .. import distributed
 from ..subnets import Subnet, use_subnet
 
 
@@ -28,10 +29,19 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
 
 @torch.no_grad()
 def subnet_accuracies(model: nn.Module, subnets: Sequence[Subnet], x: Tensor, y: Tensor) -> Tensor:
-    """Accuracy of each subnet on the batch `(x, y)`, shape (len(subnets),), on the model's device."""
-    correct = []
-    with batch_statistics(model):
-        for subnet in subnets:
-            with use_subnet(model, subnet):
-                correct.append((model(x).argmax(1) == y).float().mean())
-    return torch.stack(correct)
+    """Accuracy of each subnet on the batch `(x, y)`, shape (len(subnets),), on the model's device.
+
+    Under torchrun each rank scores its own share of the batch and the counts are
+    summed over ranks, so every rank sees the same rewards and takes the same
+    controller step.
+    """
+    x, y = distributed.shard(x), distributed.shard(y)
+    correct = torch.zeros(len(subnets) + 1, device=y.device)
+    correct[-1] = len(y)
+    if len(y):
+        with batch_statistics(model):
+            for i, subnet in enumerate(subnets):
+                with use_subnet(model, subnet) as net:
+                    correct[i] = (net(x).argmax(1) == y).sum()
+    correct = distributed.sum_across_ranks(correct)
+    return correct[:-1] / correct[-1].clamp_min(1)

@@ -43,6 +43,11 @@ def use_subnet(model: nn.Module, subnet: Subnet) -> Iterator[nn.Module]:
     use batch statistics in training mode and leave the running statistics (and
     `num_batches_tracked`) untouched; Dropout is off. Everything is restored on exit,
     exceptions included. Parameters and state-dict keys are never changed.
+
+    Yields the module inside any DistributedDataParallel / torch.compile wrapper: hot
+    paths call it directly, so a subnet pass neither re-enters DDP's forward (its
+    gradients reach the shared weights through the full pass's reduction) nor makes a
+    compiled full network recompile for every subnet.
     """
     inner = unwrap(model)
     blocks = residual_blocks(inner)
@@ -59,7 +64,7 @@ def use_subnet(model: nn.Module, subnet: Subnet) -> Iterator[nn.Module]:
             m.track_running_stats = False
         for m in dropouts:
             m.training = False
-        yield model
+        yield inner
     finally:
         for _, block in blocks:
             block.active = None

@@ -158,14 +158,17 @@ class SubnetSpace:
 
     def sample(self, generator: torch.Generator | None = None) -> Subnet:
         """A uniformly random subnet: uniform kept paths, uniform kept channels per conv."""
-        choices = []
-        for spec in self.blocks:
-            paths = _pick(2, spec.keep_paths, generator)
-            channels: tuple[tuple[int, ...], ...] = ()
-            if BRANCH in paths:
-                channels = tuple(_pick(c, k, generator) for c, k in zip(spec.conv_channels, spec.keep_channels))
-            choices.append(BlockChoice(paths, channels))
-        return Subnet(tuple(choices))
+        return Subnet(tuple(_sample_choice(spec, generator) for spec in self.blocks))
+
+    def sample_block(self, index: int, generator: torch.Generator | None = None) -> Subnet:
+        """The full network except block `index`, sampled as `sample` would (paper Fig. 7).
+
+        Thinning one block at a time measures how much each block alone matters.
+        """
+        if not 0 <= index < len(self.blocks):
+            raise IndexError(f"block index {index} outside [0, {len(self.blocks)})")
+        full = self.full().blocks
+        return Subnet(full[:index] + (_sample_choice(self.blocks[index], generator),) + full[index + 1:])
 
     def validate(self, subnet: Subnet) -> Subnet:
         """Check that `subnet` belongs to this space; raise ValueError naming the first mismatch."""
@@ -182,6 +185,15 @@ class SubnetSpace:
             for j, (kept, c, k) in enumerate(zip(choice.channels, spec.conv_channels, spec.keep_channels)):
                 _check_sorted_unique(spec.name, f"conv {j} channels", kept, c, k)
         return subnet
+
+
+def _sample_choice(spec: BlockSpec, generator: torch.Generator | None) -> BlockChoice:
+    """Uniform kept paths, then uniform kept channels per conv of a kept branch."""
+    paths = _pick(2, spec.keep_paths, generator)
+    channels: tuple[tuple[int, ...], ...] = ()
+    if BRANCH in paths:
+        channels = tuple(_pick(c, k, generator) for c, k in zip(spec.conv_channels, spec.keep_channels))
+    return BlockChoice(paths, channels)
 
 
 def _pick(n: int, k: int, generator: torch.Generator | None) -> tuple[int, ...]:

@@ -1,0 +1,7 @@
+"""`python -m ews ...` (what `torchrun -m ews train ...` runs on every rank)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,37 @@
+"""Tiny trained runs shared by the analysis tests: ResNet-20 at width 4 on 80 digits, 2 epochs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+
+from ews.config import load_config
+from ews.run_dir import RunDir
+from ews.trainer import Trainer
+
+TINY = ["data.limit=80", "model.options.width=4", "train.epochs=2", "train.batch_size=32", "log.progress=false",
+        "train.eval_batch_size=64", "ews.K=1"]
+
+
+def train_run(folder: Path, method: str) -> Path:
+    Trainer(load_config(overrides=[*TINY, f"method={method}"])).fit(RunDir(folder))
+    return folder
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Width-4 models are thousands of tiny ops: one thread avoids per-op thread hand-offs (and noisy neighbours)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="package")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """{"vanilla": run folder, "ews": run folder}, trained once for the whole package."""
+    root = tmp_path_factory.mktemp("runs")
+    return {method: train_run(root / method, method) for method in ("vanilla", "ews")}
