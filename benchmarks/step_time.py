@@ -10,7 +10,7 @@ machine load hits all alike) and taking the median after warm-up:
   time of one controller step and of one EWS step (demo model and ResNet-18);
 - framework: throughput of `ews.trainer.train_one_epoch` / a plain PyTorch loop, same model.
 
-Run from the project root (about 6 minutes on 2 CPU cores):
+Run from the project root (about 8 minutes on 2 CPU cores):
 
     .venv/bin/python benchmarks/step_time.py [--json out.json] [--sections subnet,adversarial,search,framework]
 """
@@ -222,11 +222,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--rho", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
+    parser.add_argument("--steps", type=int, default=7, help="timed steps per variant (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--adv-model", default="resnet18")
     parser.add_argument("--adv-batch", type=int, default=32)
-    parser.add_argument("--adv-steps", type=int, default=5)
+    parser.add_argument("--adv-steps", type=int, default=7)
     parser.add_argument("--demo-model", default="resnet20", help="the demo's model (search and framework)")
     parser.add_argument("--demo-batch", type=int, default=128)
     parser.add_argument("--K", type=int, default=10)
