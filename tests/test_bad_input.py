@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ews.checkpoint import FORMAT_VERSION, load_checkpoint
 from ews.cli import main
+
+from .data.fake_imagefolder import write_imagefolder
 
 TINY = ["data.limit=120", "train.epochs=1", "log.progress=false", "model.options.width=4", "train.batch_size=32"]
 TINY_ARGS = [arg for item in TINY for arg in ("--set", item)]
@@ -79,16 +80,6 @@ def test_bad_corruption_files_are_named_before_anything_is_written(
 # --- ImageFolder data given to ews train ----------------------------------------------------------
 
 
-def _image_folder(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for name in ("cat", "dog"):
-            (root / split / name).mkdir(parents=True)
-            for i in range(2):
-                Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(root / split / name / f"{i}.png")
-    return root
-
-
 def _train_imagefolder(root: Path, out: Path) -> list[str]:
     return ["train", "--out", str(out), "--set", "data.name=imagefolder", "--set", f"data.root={root}",
             "--set", "data.augment=none", "--set", "model.options.width=2", "--set", "train.epochs=1",
@@ -107,7 +98,7 @@ def test_an_image_folder_without_images_names_it_and_writes_nothing(
 
 
 def test_an_image_that_does_not_decode_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = _image_folder(tmp_path / "data")
+    root = write_imagefolder(tmp_path / "data")
     bad = root / "train" / "dog" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really an image" * 10)
     out = tmp_path / "run"

@@ -249,6 +249,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_output_options(command: argparse.ArgumentParser, *, default_out: str) -> None:
+    """--device, --seed, --out and --no-progress, shared by the commands that score a checkpoint."""
+    command.add_argument("--device", default="auto")
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--out", type=Path, help=f"output folder (default: {default_out} next to the checkpoint)")
+    command.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ews", description="Robust classifiers by Enhancing Weak Subnets.")
     parser.add_argument("--version", action="version", version=f"ews {__version__}")
@@ -292,10 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--autoattack-attacks", type=_name_list,
                             help="with --autoattack-version custom: comma list, e.g. apgd-ce,apgd-t")
     evaluation.add_argument("--batch-size", type=int, help="default: the run's train.eval_batch_size")
-    evaluation.add_argument("--device", default="auto")
-    evaluation.add_argument("--seed", type=int, default=0)
-    evaluation.add_argument("--out", type=Path, help="output folder (default: eval/ next to the checkpoint)")
-    evaluation.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_output_options(evaluation, default_out="eval/")
     evaluation.set_defaults(func=_eval)
 
     corrupt = commands.add_parser("corrupt", help="write a CIFAR-10-C style corruption set of any dataset")
@@ -329,10 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="BatchNorm of subnet passes: batch statistics, as subnets are trained and searched "
                               "(default), or the full network's running statistics, sliced (eval)")
     analyze.add_argument("--batch-size", type=int, default=500)
-    analyze.add_argument("--device", default="auto")
-    analyze.add_argument("--seed", type=int, default=0)
-    analyze.add_argument("--out", type=Path, help="output folder (default: analysis/ next to the checkpoint)")
-    analyze.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_output_options(analyze, default_out="analysis/")
     analyze.set_defaults(func=_analyze)
 
     sweep = commands.add_parser("sweep", help="train one run per value of a parameter (paper Fig. 5 and 6)")

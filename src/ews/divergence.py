@@ -59,7 +59,9 @@ class NonFiniteGuard:
         """Whether training must stop now; in `stop` mode the device flag is read every `CHECK_EVERY` steps."""
         if self.policy == "skip":
             return self._exhausted_at is not None
-        return (step + 1) % CHECK_EVERY == 0 and distributed.any_rank(int(self._first_bad) >= 0, self._first_bad.device)
+        if (step + 1) % CHECK_EVERY:
+            return False
+        return distributed.any_rank(int(self._first_bad) >= 0, self._first_bad.device)
 
     @property
     def bad_step(self) -> int | None:
