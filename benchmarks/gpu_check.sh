@@ -13,6 +13,6 @@ if "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'
 else
   # bf16 convolutions are emulated (slow) on CPUs without native bf16, so the smoke run stays in fp32
   echo "no CUDA device: running the small CPU version of the check (fp32)"
-  args=(--device cpu --precision fp32 --models resnet20 --batch 4 --image-size 16 --steps 1 --warmup 1 --flop-subnets 2)
+  args=(--device cpu --precision fp32 --models resnet20 --batch 4 --image-size 16 --steps 1 --warmup 1 --masked-steps 1 --flop-subnets 2)
 fi
 exec "$PY" benchmarks/step_time.py --sections subnet --channels-last "${args[@]}" "$@"

@@ -10,7 +10,7 @@ machine load hits all alike) and taking the median after warm-up:
   time of one controller step and of one EWS step (demo model and ResNet-18);
 - framework: throughput of `ews.trainer.train_one_epoch` / a plain PyTorch loop, same model.
 
-Run from the project root (about 8 minutes on 2 CPU cores):
+Run from the project root (about 12 minutes on 2 CPU cores):
 
     .venv/bin/python benchmarks/step_time.py [--json out.json] [--sections subnet,adversarial,search,framework]
 """
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ews import models
+from ews import host_memory, models
 from ews.attacks import PGDSettings
 from ews.config import SearchConfig
 from ews.objectives import Objective
@@ -53,10 +53,12 @@ def sync(device: torch.device) -> None:
 
 def interleaved(variants: dict[str, Callable[[], object]], *, device: torch.device, warmup: int, steps: int
                 ) -> dict[str, float]:
-    """Median milliseconds per call of each variant, the variants taking turns."""
+    """Median milliseconds per call of each variant, the variants taking turns (in reversed order every other
+    round, so that no variant always runs right after the same one)."""
     times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants.items())
     for i in range(warmup + steps):
-        for name, fn in variants.items():
+        for name, fn in order if i % 2 == 0 else order[::-1]:
             sync(device)
             start = time.perf_counter()
             fn()
@@ -107,46 +109,50 @@ class Bench:
         self.optimizer.step()
 
     def flop_fraction(self, subnets: int) -> float:
-        """Mean forward FLOPs of sampled subnets over the full network's, counted by PyTorch's FlopCounterMode."""
+        """Mean forward FLOPs a subnet pass adds in an EWS step, over the full network's.
+
+        Counted by PyTorch's FlopCounterMode; the stem is shared with the full pass
+        (`SharedStem`), so it is not part of a subnet pass's cost.
+        """
         x = self.x[:1]
 
-        def flops(subnet: Subnet | None) -> int:
+        def flops(run: Callable[[], object]) -> int:
             with torch.no_grad(), FlopCounterMode(display=False) as counter:
-                if subnet is None:
-                    self.model(x)
-                else:
-                    with use_subnet(self.model, subnet) as net:
-                        net(x)
+                run()
             return counter.get_total_flops()
 
-        full = flops(None)
+        def subnet_flops(subnet: Subnet) -> int:
+            with use_subnet(self.model, subnet) as net:
+                return flops(lambda: net(x))
+
+        full = flops(lambda: self.model(x))
+        stem = flops(lambda: self.model.stem(x)) if hasattr(self.model, "stem") else 0
         generator = torch.Generator().manual_seed(1)
-        return statistics.mean(flops(self.space.sample(generator)) / full for _ in range(subnets))
+        return statistics.mean((subnet_flops(self.space.sample(generator)) - stem) / full for _ in range(subnets))
 
 
 def subnet_section(name: str, args: argparse.Namespace, *, masked: bool) -> dict[str, float]:
     bench = Bench(name, batch=args.batch, args=args)
     standard = Objective(mode="standard")
-    variants: dict[str, Callable[[], object]] = {
-        "vanilla": lambda: bench.step(standard, None),
-        "ews": lambda: bench.step(standard, bench.space.sample(bench.generator)),
-    }
-    if masked:
-        variants["masked"] = bench.masked_step
-    ms = interleaved(variants, device=bench.device, warmup=args.warmup, steps=args.steps)
+    vanilla = lambda: bench.step(standard, None)  # noqa: E731
+    ms = interleaved({"vanilla": vanilla, "ews": lambda: bench.step(standard, bench.space.sample(bench.generator))},
+                     device=bench.device, warmup=args.warmup, steps=args.steps)
     out = {f"{k}_ms_{name}": round(v, 1) for k, v in ms.items()}
     out.update({f"{k}_images_per_s_{name}": round(args.batch / v * 1000, 1) for k, v in ms.items()})
     out[f"ews_over_vanilla_{name}"] = round(ms["ews"] / ms["vanilla"], 3)
-    if masked:
-        out[f"masked_over_vanilla_{name}"] = round(ms["masked"] / ms["vanilla"], 3)
     fraction = bench.flop_fraction(args.flop_subnets)
     out[f"subnet_flop_fraction_{name}"] = round(fraction, 3)
     print(f"{name}, batch {args.batch}, rho {args.rho}: vanilla {ms['vanilla']:.0f} ms, EWS {ms['ews']:.0f} ms "
-          f"-> EWS / vanilla {ms['ews'] / ms['vanilla']:.3f} (FLOP floor {1 + fraction:.3f}: a subnet costs "
-          f"{fraction:.3f} of the full network)")
+          f"-> EWS / vanilla {ms['ews'] / ms['vanilla']:.3f} (FLOP floor {1 + fraction:.3f}: a subnet pass adds "
+          f"{fraction:.3f} of the full network's FLOPs)")
     print(f"  images/s: vanilla {args.batch / ms['vanilla'] * 1000:.1f}, EWS {args.batch / ms['ews'] * 1000:.1f}")
-    if masked:
-        print(f"  masked-subnet oracle {ms['masked']:.0f} ms -> masked / vanilla {ms['masked'] / ms['vanilla']:.3f}")
+    if masked:  # a coarse comparison (about 2x): fewer steps, interleaved with vanilla steps of its own
+        oracle = interleaved({"vanilla": vanilla, "masked": bench.masked_step}, device=bench.device,
+                             warmup=0, steps=args.masked_steps)
+        out[f"masked_ms_{name}"] = round(oracle["masked"], 1)
+        out[f"masked_over_vanilla_{name}"] = round(oracle["masked"] / oracle["vanilla"], 3)
+        print(f"  masked-subnet oracle {oracle['masked']:.0f} ms -> masked / vanilla "
+              f"{oracle['masked'] / oracle['vanilla']:.3f} ({args.masked_steps} steps)")
     return out
 
 
@@ -177,7 +183,7 @@ def search_section(name: str, args: argparse.Namespace, *, batch: int) -> float:
     ms = interleaved({
         "ews": lambda: bench.step(standard, sampler.sample(bench.generator)),
         "controller": lambda: sampler.update(bench.model, [(bench.x, bench.y)]),
-    }, device=bench.device, warmup=args.warmup, steps=args.steps)
+    }, device=bench.device, warmup=args.warmup, steps=args.search_steps)
     search = settings.fraction * ms["controller"]
     share = search / (args.K * ms["ews"] + search)
     print(f"{name}, batch {batch}: controller step (C = {settings.subnets_per_step}) {ms['controller']:.0f} ms, "
@@ -222,16 +228,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--rho", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=7, help="timed steps per variant (median reported)")
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per variant (median reported)")
+    parser.add_argument("--masked-steps", type=int, default=3, help="timed steps of the masking oracle")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--adv-model", default="resnet18")
     parser.add_argument("--adv-batch", type=int, default=32)
-    parser.add_argument("--adv-steps", type=int, default=7)
+    parser.add_argument("--adv-steps", type=int, default=15)
     parser.add_argument("--demo-model", default="resnet20", help="the demo's model (search and framework)")
     parser.add_argument("--demo-batch", type=int, default=128)
+    parser.add_argument("--search-steps", type=int, default=9)
     parser.add_argument("--K", type=int, default=10)
     parser.add_argument("--framework-batches", type=int, default=8)
-    parser.add_argument("--framework-rounds", type=int, default=7)
+    parser.add_argument("--framework-rounds", type=int, default=11)
     parser.add_argument("--flop-subnets", type=int, default=20)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     parser.add_argument("--channels-last", action="store_true")
@@ -246,13 +254,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    retained = device.type == "cpu" and host_memory.retain_freed_memory()  # as `ews train` does on the CPU
     result: dict[str, object] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {args.threads} threads",
         "torch": torch.__version__, "batch": args.batch, "rho": args.rho, "precision": args.precision,
-        "channels_last": args.channels_last,
+        "channels_last": args.channels_last, "host_memory_retained": retained,
     }
     print(f"ews step-time benchmark on {result['device']}, torch {torch.__version__}, {args.precision}"
-          f"{', channels_last' if args.channels_last else ''}; median of {args.steps} steps after {args.warmup} warm-up")
+          f"{', channels_last' if args.channels_last else ''}; median of {args.steps} steps after {args.warmup} warm-up"
+          f"{'; freed host memory retained, as ews train does' if retained else ''}")
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if "subnet" in sections:
         for i, name in enumerate(names):

@@ -14,7 +14,7 @@ from ews.config import load_config
 from ews.objectives import Objective
 from ews.precision import autocast, grad_scaler, to_device
 from ews.run_dir import RunDir
-from ews.subnets import SubnetSpace, use_subnet
+from ews.subnets import SubnetSpace, shared_stem, use_subnet
 from ews.trainer import Trainer
 
 from .conftest import tiny_model
@@ -95,6 +95,9 @@ def test_compiled_model_trains_with_subnets_without_recompiling_per_subnet(
     compiled.fit(RunDir(tmp_path / "compiled"))
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert 1 <= graphs <= 4, graphs  # train and eval mode, not one graph per sampled subnet
+    # A compiled model computes the stem twice (`SharedStem` is off for it); so must the reference, because
+    # this width-4 net's near-dead BatchNorm channels blow rounding differences up to visible ones in 4 steps.
+    monkeypatch.setattr(shared_stem, "_compiled", lambda model: True)
     eager = Trainer(load_config(base=config.to_dict(), overrides=["train.compile=false"]))
     eager.fit(RunDir(tmp_path / "eager"))
     for key, value in eager.model.state_dict().items():

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from . import __version__, distributed
+from . import __version__, distributed, host_memory
 from .analysis.report import write_run_report
 from .analysis.tensorboard import with_tensorboard
 from .checkpoint import load_checkpoint, save_checkpoint, state_dict_mismatch
@@ -43,14 +43,20 @@ from .subnets import SubnetSpace
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; asking for CUDA on a machine without it is an error."""
+    """`auto` picks CUDA when present; asking for CUDA on a machine without it is an error.
+
+    On the CPU, freed activation memory is kept for reuse (`host_memory`).
+    """
     from .errors import ConfigError
 
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device is {name!r} but CUDA is not available; use cpu or auto")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cpu":
+        host_memory.retain_freed_memory()
+    return device
 
 
 def set_kernel_determinism(deterministic: bool, device: torch.device) -> None:

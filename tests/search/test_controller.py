@@ -104,11 +104,12 @@ def planted_accuracy(subnet: Subnet) -> float:
 def test_reinforce_finds_the_planted_weak_subnet() -> None:
     """Lower accuracy is rewarded: a sign error in the policy gradient fails this test."""
     space = tiny_space()
-    sampler = ControllerSampler(space, ControllerSettings(lr=0.01, hidden_size=32, embedding_size=32), seed=0)
+    # lr 0.01 collapses the policy onto a near-miss for some seeds; 0.005 finds the plant for seeds 0-4.
+    sampler = ControllerSampler(space, ControllerSettings(lr=0.005, hidden_size=32, embedding_size=32), seed=0)
     reward = lambda subnets: -torch.tensor([planted_accuracy(s) for s in subnets])  # noqa: E731
     with torch.no_grad():
         start = float(sampler.policy.log_prob(PLANTED).exp())
-    for _ in range(300):
+    for _ in range(400):
         sampler.policy_step(reward)
     with torch.no_grad():
         end = float(sampler.policy.log_prob(PLANTED).exp())
@@ -138,3 +139,38 @@ def test_controller_covers_every_block_and_conv_of_a_real_model(model_name: str)
     sampler = ControllerSampler(space, seed=0)
     for _ in range(3):
         space.validate(sampler.sample(torch.Generator().manual_seed(0)))
+
+
+def test_batched_walk_gives_each_row_its_own_exact_log_prob_and_gradient() -> None:
+    """With one pick per decision the pick sequence is the set, so every row must match `log_prob` exactly,
+    rows that drop a branch included (their skipped channel steps must add nothing)."""
+    blocks = (
+        BlockSpec("b0", False, keep_paths=1, conv_channels=(4, 3), keep_channels=(1, 1)),
+        BlockSpec("b1", True, keep_paths=1, conv_channels=(3,), keep_channels=(1,)),
+    )
+    torch.manual_seed(0)
+    policy = ControllerPolicy(SubnetSpace(blocks, rho_paths=0.5, rho_channels=0.5), hidden_size=8, embedding_size=6)
+    samples = policy.sample_many(24, torch.Generator().manual_seed(3))
+    assert len({s.subnet for s in samples}) > 4
+    assert any(not s.subnet.blocks[0].channels for s in samples) and any(s.subnet.blocks[0].channels for s in samples)
+    batched = torch.stack([s.log_prob for s in samples])
+    exact = torch.stack([policy.log_prob(s.subnet) for s in samples])
+    torch.testing.assert_close(batched, exact)
+    params = list(policy.parameters())
+    for a, b in zip(torch.autograd.grad(batched.sum(), params), torch.autograd.grad(exact.sum(), params)):
+        torch.testing.assert_close(a, b)
+
+
+def test_batched_samples_follow_the_exact_probabilities() -> None:
+    torch.manual_seed(1)
+    policy = ControllerPolicy(tiny_space(), hidden_size=8, embedding_size=6)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.mul_(3)
+        draws = 4000
+        counts: dict[Subnet, int] = {}
+        for s in policy.sample_many(draws, torch.Generator().manual_seed(0)):
+            counts[s.subnet] = counts.get(s.subnet, 0) + 1
+        for subnet, n in sorted(counts.items(), key=lambda kv: -kv[1])[:5]:
+            p = float(policy.log_prob(subnet).exp())
+            assert n / draws == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / draws) + 1e-3)

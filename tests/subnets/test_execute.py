@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from ews import models
+from ews.models.layers import Thinned
 from ews.subnets import SHORTCUT, SubnetSpace, use_subnet
+from ews.subnets.space import residual_blocks
 
 from ..conftest import tiny_model
 from .masking_oracle import masked_subnet
@@ -126,3 +128,47 @@ def test_gradients_reach_only_the_kept_channels() -> None:
     else:
         assert block.conv1.weight.grad is None or block.conv1.weight.grad.abs().sum() == 0
     assert SHORTCUT in choice.paths or choice.channels
+
+
+@pytest.mark.parametrize("rho_paths", [0.5, 1.0])
+def test_thinned_block_outputs_match_the_oracle_over_many_subnets(model_name: str, rho_paths: float) -> None:
+    """Blocks that keep only their branch hand the next block a `Thinned` output; blocks that keep only an
+    identity shortcut skip a second ReLU. Both must be invisible in outputs and gradients."""
+    model = tiny_model(model_name).double().train()
+    space = SubnetSpace.from_model(model, rho=0.5, rho_paths=rho_paths)
+    generator = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 32, 32, generator=generator, dtype=torch.float64)
+    thinned = []
+    hooks = [block.register_forward_hook(lambda m, i, out: thinned.append(isinstance(out, Thinned)))
+             for _, block in residual_blocks(model)]
+    for _ in range(6):
+        subnet = space.sample(generator)
+        sliced, sliced_grads = _outputs_and_grads(model, x, use_subnet(model, subnet))
+        masked, masked_grads = _outputs_and_grads(model, x, masked_subnet(model, subnet))
+        torch.testing.assert_close(sliced, masked, rtol=1e-9, atol=1e-9 * (float(masked.abs().max()) + 1))
+        for name, grad in sliced_grads.items():
+            scale = float(masked_grads[name].abs().max()) + 1e-6
+            torch.testing.assert_close(grad, masked_grads[name], rtol=1e-9, atol=1e-9 * scale, msg=name)
+    for hook in hooks:
+        hook.remove()
+    assert any(thinned) == (rho_paths == 0.5)  # with both paths kept nothing is ever thinned
+
+
+def test_models_without_chained_blocks_never_pass_thinned_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tiny_model("resnet20").train()
+    space = SubnetSpace.from_model(model, rho=0.5)
+    x = torch.rand(4, 3, 32, 32)
+    subnets = [space.sample(torch.Generator().manual_seed(seed)) for seed in range(4)]
+    expected = []
+    for subnet in subnets:
+        with use_subnet(model, subnet) as net:
+            expected.append(net(x))
+    monkeypatch.setattr(type(model), "chained_blocks", False)
+    outputs = []
+    hooks = [block.register_forward_hook(lambda m, i, out: outputs.append(out)) for _, block in residual_blocks(model)]
+    for subnet, want in zip(subnets, expected):
+        with use_subnet(model, subnet) as net:
+            torch.testing.assert_close(net(x), want)
+    assert outputs and all(isinstance(out, torch.Tensor) for out in outputs)
+    for hook in hooks:
+        hook.remove()

@@ -54,12 +54,39 @@ class ActiveChoice(NamedTuple):
     """A block's part of a subnet, as tensors ready for execution.
 
     `channels[i]` holds the kept output channels of branch conv i (sorted long tensor on
-    the model's device), or None when all are kept.
+    the model's device), or None when all are kept. `thin_output` lets the block return
+    a `Thinned` output; it is set only where the next module is another residual block.
+    `relu_input` says the input is a ReLU output (the previous block ends in one), so a
+    block that keeps only its identity shortcut can hand it on without another ReLU.
     """
 
     branch: bool
     shortcut: bool
     channels: tuple[Tensor | None, ...]
+    thin_output: bool = False
+    relu_input: bool = False
+
+
+class Thinned(NamedTuple):
+    """A block output that is zero outside `channels`, held as those channels only.
+
+    A subnet block that keeps its residual branch but drops its shortcut outputs zeros
+    in every channel its last conv dropped (ReLU keeps them zero). Handing the next
+    block just the kept channels saves a full-width zero fill, scatter and ReLU, and
+    the next block's convs read only those input channels.
+    """
+
+    values: Tensor  # (B, len(channels), H, W)
+    channels: Tensor  # sorted long, on the values' device
+    width: int  # the full channel count
+
+    def dense(self) -> Tensor:
+        """The full-width tensor, zeros in the dropped channels."""
+        b, _, h, w = self.values.shape
+        out = self.values.new_zeros(b, self.width, h, w)
+        if self.values.is_contiguous(memory_format=torch.channels_last):
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out.index_copy_(1, self.channels, self.values)
 
 
 class ResidualBlock(nn.Module):
@@ -68,8 +95,10 @@ class ResidualBlock(nn.Module):
     Under a subnet (`ews.subnets.use_subnet` sets `active`), dropped paths are not
     computed, each branch conv computes only its kept output channels from the kept
     channels of the conv before it, and the last conv's kept outputs are added onto the
-    shortcut at their channel positions (DESIGN.md point 3). Weights are indexed, not
-    copied into new parameters, so gradients flow into the shared full weights.
+    shortcut at their channel positions (DESIGN.md point 3); without a shortcut they
+    leave the block as a `Thinned` output when the next block reads it. Weights are
+    indexed, not copied into new parameters, so gradients flow into the shared full
+    weights.
     """
 
     layout: BranchLayout
@@ -99,7 +128,7 @@ class ResidualBlock(nn.Module):
         """True where the block changes resolution or width (it has a projection)."""
         return self.projection() is not None
 
-    def pre_activation(self, x: Tensor) -> Tensor:
+    def pre_activation(self, x: Tensor | Thinned) -> Tensor | Thinned:
         if self.layout.pre_norm is None:
             return x
         return F.relu(getattr(self, self.layout.pre_norm)(x))
@@ -113,7 +142,7 @@ class ResidualBlock(nn.Module):
     def finish(self, out: Tensor) -> Tensor:
         return out if self.preact else F.relu(out)
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, H', W')
+    def forward(self, x: Tensor | Thinned) -> Tensor | Thinned:  # (B, C_in, H, W) -> (B, C_out, H', W')
         if self.active is not None:
             return self._forward_subnet(x, self.active)
         pre = self.pre_activation(x)
@@ -127,30 +156,55 @@ class ResidualBlock(nn.Module):
                 h = self.drop(F.relu(h))
         return self.finish(h + self.shortcut_path(x, pre))
 
-    def _forward_subnet(self, x: Tensor, choice: ActiveChoice) -> Tensor:
+    def _forward_subnet(self, x: Tensor | Thinned, choice: ActiveChoice) -> Tensor | Thinned:
+        if isinstance(x, Thinned) and self.layout.pre_norm is not None:
+            x = x.dense()  # normalising a zero channel makes it non-zero
         pre = self.pre_activation(x)
-        out = self.shortcut_path(x, pre) if choice.shortcut else None
-        if not choice.branch:
-            # A subnet always keeps at least one path, so `out` is the shortcut here.
-            return self.finish(out)
-        h = pre
-        in_idx: Tensor | None = None
+        out = self._subnet_shortcut(x, pre) if choice.shortcut else None
+        if choice.branch:
+            h, kept = self._subnet_branch(pre, choice.channels)
+            if out is None:
+                out = h if kept is None else Thinned(h, kept, self.branch_convs()[-1].out_channels)
+            else:
+                out = out.dense() if isinstance(out, Thinned) else out
+                out = out + h if kept is None else out.index_add(1, kept, h)
+        # A subnet always keeps at least one path, so `out` is set here.
+        finished = choice.relu_input and not choice.branch and self.layout.shortcut is None  # relu(relu(x))
+        if not isinstance(out, Thinned):
+            return out if finished else self.finish(out)
+        if not finished:
+            out = out._replace(values=self.finish(out.values))  # ReLU keeps the dropped channels zero
+        return out if choice.thin_output else out.dense()
+
+    def _subnet_shortcut(self, x: Tensor | Thinned, pre: Tensor | Thinned) -> Tensor | Thinned:
+        projection = self.projection()
+        if projection is None:
+            return x
+        source = pre if self.preact else x
+        if not isinstance(source, Thinned):
+            return projection(source)
+        parts = list(projection) if isinstance(projection, nn.Sequential) else []
+        if not parts or not isinstance(parts[0], nn.Conv2d):
+            return projection(source.dense())
+        h = sliced_conv2d(parts[0], source.values, out_idx=None, in_idx=source.channels)
+        for module in parts[1:]:
+            h = module(h)
+        return h
+
+    def _subnet_branch(self, pre: Tensor | Thinned, channels: tuple[Tensor | None, ...]
+                       ) -> tuple[Tensor, Tensor | None]:
+        """The kept channels of the branch output, and which they are (None: all)."""
+        h, in_idx = (pre.values, pre.channels) if isinstance(pre, Thinned) else (pre, None)
         convs = self.branch_convs()
         last = len(convs) - 1
-        for i, (conv, norm, idx) in enumerate(zip(convs, self.branch_norms(), choice.channels)):
+        for i, (conv, norm, idx) in enumerate(zip(convs, self.branch_norms(), channels)):
             h = sliced_conv2d(conv, h, out_idx=idx, in_idx=in_idx)
             if norm is not None:
                 h = sliced_batch_norm(norm, h, idx)
             if i < last:
                 h = self.drop(F.relu(h))
             in_idx = idx
-        if in_idx is None:
-            out = h if out is None else out + h
-        else:
-            if out is None:
-                out = h.new_zeros(h.shape[0], convs[-1].out_channels, h.shape[2], h.shape[3])
-            out = out.index_add(1, in_idx, h)
-        return self.finish(out)
+        return h, in_idx
 
 
 def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx: Tensor | None) -> Tensor:

@@ -97,6 +97,8 @@ class CifarResNet(nn.Module):
     WideResNets are this net with pre-activation blocks, a 16-channel stem and 3 stages.
     """
 
+    chained_blocks = True  # each residual block feeds the next directly (see `use_subnet`)
+
     def __init__(
         self,
         block: type[ResidualBlock],
@@ -130,9 +132,15 @@ class CifarResNet(nn.Module):
         self.fc = nn.Linear(in_planes, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, 3, H, W) in [0, 1] -> (B, num_classes)
+        return self.forward_from_stem(self.stem(x))
+
+    def stem(self, x: Tensor) -> Tensor:
+        """Everything before the first residual block: outside the subnet space (`ews.subnets.SharedStem`)."""
         h = self.conv1(self.normalize(x))
-        if not self.preact:
-            h = F.relu(self.bn1(h))
+        return h if self.preact else F.relu(self.bn1(h))
+
+    def forward_from_stem(self, h: Tensor) -> Tensor:
+        """The residual stages and the classifier, from a `stem` output."""
         h = self.layers(h)
         if self.preact:
             h = F.relu(self.final_bn(h))

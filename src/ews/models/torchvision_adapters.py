@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 import torchvision
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock as TvBasicBlock
@@ -38,13 +39,27 @@ class TorchvisionBlock(ResidualBlock):
 class ImageNetResNet(nn.Module):
     """`Normalize` followed by a torchvision ResNet whose blocks are `ResidualBlock`s."""
 
+    chained_blocks = True  # each residual block feeds the next directly (see `use_subnet`)
+
     def __init__(self, net: nn.Module, *, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.net = net
 
     def forward(self, x: Tensor) -> Tensor:  # (B, 3, H, W) in [0, 1] -> (B, num_classes)
-        return self.net(self.normalize(x))
+        return self.forward_from_stem(self.stem(x))
+
+    def stem(self, x: Tensor) -> Tensor:
+        """Everything before the first residual block: outside the subnet space (`ews.subnets.SharedStem`)."""
+        net = self.net
+        return net.maxpool(net.relu(net.bn1(net.conv1(self.normalize(x)))))
+
+    def forward_from_stem(self, h: Tensor) -> Tensor:
+        """torchvision's residual stages and classifier (its `_forward_impl` after the stem)."""
+        net = self.net
+        for stage in (net.layer1, net.layer2, net.layer3, net.layer4):
+            h = stage(h)
+        return net.fc(torch.flatten(net.avgpool(h), 1))
 
 
 def from_torchvision(

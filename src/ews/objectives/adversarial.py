@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..subnets import Subnet, use_subnet
+from ..subnets import SharedStem, Subnet, use_subnet
 from .standard import StepLosses, ews_loss, subnet_term
 
 TRADES_GAMMA = 1 / 6  # gamma of Eq. 4 for TRADES: its beta = 6 moved onto the clean term
@@ -46,15 +46,16 @@ def trades_loss(
     BatchNorm pass sees one kind of image, as in TRADES' code. `logits` are the
     adversarial ones (training accuracy under attack).
     """
-    logits = model(x)  # (B, num_classes)
-    logits_adv = model(x_adv)
-    base = trades_kl(logits_adv, logits)
-    if gamma > 0:
-        base = base + gamma * F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-    if subnet is None:
-        return StepLosses(base, base.detach(), None, logits_adv.detach())
-    with use_subnet(model, subnet) as net:
-        term = subnet_term(net(x_adv), logits_adv, y, kind=subnet_loss)
+    with SharedStem(model, enabled=subnet is not None) as stem:
+        logits = model(x)  # (B, num_classes)
+        logits_adv = model(x_adv)
+        base = trades_kl(logits_adv, logits)
         if gamma > 0:
-            term = term + gamma * subnet_term(net(x), logits, y, kind=subnet_loss)
+            base = base + gamma * F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        if subnet is None:
+            return StepLosses(base, base.detach(), None, logits_adv.detach())
+        with use_subnet(model, subnet) as net:
+            term = subnet_term(stem.run(net, x_adv), logits_adv, y, kind=subnet_loss)
+            if gamma > 0:
+                term = term + gamma * subnet_term(stem.run(net, x), logits, y, kind=subnet_loss)
     return StepLosses(base + lam * term, base.detach(), term.detach(), logits_adv.detach())

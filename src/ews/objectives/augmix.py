@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..subnets import Subnet, use_subnet
+from ..subnets import SharedStem, Subnet, use_subnet
 from .standard import StepLosses, subnet_term
 
 VIEWS = 3  # clean, AugMix draw 1, AugMix draw 2
@@ -50,12 +50,13 @@ def augmix_loss(
     if views.ndim != 5 or views.shape[1] != VIEWS:
         raise ValueError(f"augmix_loss needs views shaped (B, {VIEWS}, C, H, W), got {tuple(views.shape)}")
     batch = views.transpose(0, 1).flatten(0, 1)  # (3B, C, H, W): all clean, then draw 1, then draw 2
-    logits = model(batch)  # (3B, num_classes)
-    clean, aug1, aug2 = logits.chunk(VIEWS)
-    base = F.cross_entropy(clean, y) + jsd_weight * jsd_consistency(clean, aug1, aug2)
-    if subnet is None:
-        return StepLosses(base, base.detach(), None, clean.detach())
-    with use_subnet(model, subnet) as net:
-        subnet_logits = net(batch)
+    with SharedStem(model, enabled=subnet is not None) as stem:
+        logits = model(batch)  # (3B, num_classes)
+        clean, aug1, aug2 = logits.chunk(VIEWS)
+        base = F.cross_entropy(clean, y) + jsd_weight * jsd_consistency(clean, aug1, aug2)
+        if subnet is None:
+            return StepLosses(base, base.detach(), None, clean.detach())
+        with use_subnet(model, subnet) as net:
+            subnet_logits = stem.run(net, batch)
     term = subnet_term(subnet_logits, logits, y.repeat(VIEWS), kind=subnet_loss)
     return StepLosses(base + lam * term, base.detach(), term.detach(), clean.detach())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..subnets import Subnet, use_subnet
+from ..subnets import SharedStem, Subnet, use_subnet
 
 
 def subnet_kl(subnet_logits: Tensor, full_logits: Tensor) -> Tensor:
@@ -51,13 +51,15 @@ def ews_loss(
 ) -> StepLosses:
     """`CE(M(x), y) + lam * L_sub(subnet(x), M(x))`; with `subnet=None` plain cross-entropy.
 
-    Both passes share one backward: the subnet's gradients land in the shared weights.
+    Both passes share one backward: the subnet's gradients land in the shared weights. The
+    subnet pass starts from the full pass's stem output (`SharedStem`).
     """
-    logits = model(x)  # (B, num_classes)
-    base = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-    if subnet is None:
-        return StepLosses(base, base.detach(), None, logits.detach())
-    with use_subnet(model, subnet) as net:
-        subnet_logits = net(x)
+    with SharedStem(model, enabled=subnet is not None) as stem:
+        logits = model(x)  # (B, num_classes)
+        base = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        if subnet is None:
+            return StepLosses(base, base.detach(), None, logits.detach())
+        with use_subnet(model, subnet) as net:
+            subnet_logits = stem.run(net, x)
     term = subnet_term(subnet_logits, logits, y, kind=subnet_loss)
     return StepLosses(base + lam * term, base.detach(), term.detach(), logits.detach())

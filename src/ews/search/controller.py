@@ -38,12 +38,16 @@ class PolicySample:
     entropy: Tensor  # scalar: sum over decisions of the entropy of each full distribution
 
 
-# choose(logits over C candidates, k, where) -> (picked indices in pick order, log-probability)
+# choose(logits (R, C) over C candidates, k, where) -> (picks (R, k) in pick order, log-probabilities (R,))
 Chooser = Callable[[Tensor, int, tuple[int, int]], tuple[Tensor, Tensor]]
 
 
 class ControllerPolicy(nn.Module):
-    """LSTM policy pi_theta(alpha) over the subnets of one `SubnetSpace`."""
+    """LSTM policy pi_theta(alpha) over the subnets of one `SubnetSpace`.
+
+    Several subnets are drawn in one walk, one LSTM batch row each: a controller step's
+    C samples cost one pass of small ops instead of C.
+    """
 
     def __init__(
         self,
@@ -75,46 +79,64 @@ class ControllerPolicy(nn.Module):
         self.register_buffer("initial_state", torch.zeros(1, hidden_size))
 
     def _logits(self, head: nn.Linear, hidden: Tensor, candidates: int) -> Tensor:
-        logits = head(hidden)[0, :candidates]  # (C,)
+        logits = head(hidden)[:, :candidates]  # (R, C)
         if self.temperature is not None:
             logits = logits / self.temperature
         if self.tanh_constant is not None:
             logits = self.tanh_constant * torch.tanh(logits)
         return logits
 
-    def _walk(self, choose: Chooser) -> PolicySample:
-        """Run the LSTM over every decision, letting `choose` pick; collects the subnet."""
-        inputs = self.initial_input
-        state = (self.initial_state, self.initial_state)
-        log_prob = inputs.new_zeros(())
-        entropy = inputs.new_zeros(())
-        blocks = []
+    def _walk(self, rows: int, choose: Chooser) -> list[PolicySample]:
+        """Run the LSTM over every decision for `rows` subnets at once, letting `choose` pick.
+
+        A row whose block drops the residual branch makes no channel decisions: its
+        LSTM state and input pass those steps unchanged and they add nothing to its
+        log-probability or entropy, exactly as if it had skipped them alone.
+        """
+        inputs = self.initial_input.expand(rows, -1)
+        state = (self.initial_state.expand(rows, -1), self.initial_state.expand(rows, -1))
+        log_prob = inputs.new_zeros(rows)
+        entropy = inputs.new_zeros(rows)
+        picks: list[tuple[Tensor, list[Tensor]]] = []
         for b, spec in enumerate(self.space.blocks):
             state = self.lstm(inputs, state)
             logits = self._logits(self.path_head, state[0], 2)
             paths, lp = choose(logits, spec.keep_paths, (b, -1))
             log_prob, entropy = log_prob + lp, entropy + _entropy(logits, spec.keep_paths, 2)
-            inputs = self.path_embedding(2 * b + paths).mean(0, keepdim=True)
+            inputs = self.path_embedding(2 * b + paths).mean(1)
+            branch = (paths == BRANCH).any(1)
             channels = []
-            if BRANCH in paths.tolist():
+            if bool(branch.any()):
+                keep = branch[:, None]
                 for j, (c, k) in enumerate(zip(spec.conv_channels, spec.keep_channels)):
-                    state = self.lstm(inputs, state)
-                    logits = self._logits(self.channel_head, state[0], c)
+                    stepped = self.lstm(inputs, state)
+                    logits = self._logits(self.channel_head, stepped[0], c)
                     picked, lp = choose(logits, k, (b, j))
-                    log_prob, entropy = log_prob + lp, entropy + _entropy(logits, k, c)
-                    inputs = self.channel_embedding(self.channel_offsets[b][j] + picked).mean(0, keepdim=True)
-                    channels.append(tuple(sorted(picked.tolist())))
-            blocks.append(BlockChoice(tuple(sorted(paths.tolist())), tuple(channels)))
-        return PolicySample(Subnet(tuple(blocks)), log_prob, entropy)
+                    log_prob = log_prob + torch.where(branch, lp, 0.0)
+                    entropy = entropy + torch.where(branch, _entropy(logits, k, c), 0.0)
+                    picked_inputs = self.channel_embedding(self.channel_offsets[b][j] + picked).mean(1)
+                    state = tuple(torch.where(keep, new, old) for new, old in zip(stepped, state))
+                    inputs = torch.where(keep, picked_inputs, inputs)
+                    channels.append(picked)
+            picks.append((paths, channels))
+        return [
+            PolicySample(Subnet(tuple(_block_choice(paths[r], channels, r) for paths, channels in picks)),
+                         log_prob[r], entropy[r])
+            for r in range(rows)
+        ]
 
     def sample(self, generator: torch.Generator | None = None) -> PolicySample:
         """Draw a subnet; `log_prob` is that of the pick sequence (what REINFORCE needs)."""
+        return self.sample_many(1, generator)[0]
+
+    def sample_many(self, count: int, generator: torch.Generator | None = None) -> list[PolicySample]:
+        """Draw `count` independent subnets in one batched walk."""
 
         def choose(logits: Tensor, k: int, where: tuple[int, int]) -> tuple[Tensor, Tensor]:
             order = gumbel_top_k(logits.detach(), k, generator)
             return order, sequence_log_prob(logits, order)
 
-        return self._walk(choose)
+        return self._walk(count, choose)
 
     def log_prob(self, subnet: Subnet) -> Tensor:
         """Exact log-probability of an unordered subnet: every pick order summed (small spaces only).
@@ -129,33 +151,41 @@ class ControllerPolicy(nn.Module):
             choice = subnet.blocks[b]
             picked = choice.paths if j < 0 else choice.channels[j]
             order = torch.tensor(picked, dtype=torch.long, device=logits.device)
-            return order, set_log_prob(logits, order)
+            return order[None], set_log_prob(logits[0], order)[None]
 
-        return self._walk(choose).log_prob
+        return self._walk(1, choose)[0].log_prob
+
+
+def _block_choice(paths: Tensor, channels: list[Tensor], row: int) -> BlockChoice:
+    """Row `row`'s picks of one block as a sorted `BlockChoice` (no channels when its branch is dropped)."""
+    kept_paths = tuple(sorted(paths.tolist()))
+    if BRANCH not in kept_paths:
+        return BlockChoice(kept_paths, ())
+    return BlockChoice(kept_paths, tuple(tuple(sorted(picked[row].tolist())) for picked in channels))
 
 
 def gumbel_top_k(logits: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
-    """k indices, in pick order, distributed as k draws from softmax(logits) without replacement."""
-    n = logits.numel()
+    """k indices per row (last dim), in pick order, distributed as k draws from softmax(logits) without replacement."""
+    n = logits.shape[-1]
     if k >= n:
-        return torch.arange(n, device=logits.device)
-    uniform = torch.rand(n, generator=generator).clamp_(1e-20, 1.0).to(logits.device)
+        return torch.arange(n, device=logits.device).expand(*logits.shape[:-1], n)
+    uniform = torch.rand(logits.shape, generator=generator).clamp_(1e-20, 1.0).to(logits.device)
     gumbel = -torch.log(-torch.log(uniform))
-    return torch.topk(logits + gumbel, k).indices
+    return torch.topk(logits + gumbel, k, dim=-1).indices
 
 
 def sequence_log_prob(logits: Tensor, order: Tensor) -> Tensor:
-    """log P(picking `order` in that order), renormalising over the remaining items after each pick."""
-    if order.numel() >= logits.numel():
-        return logits.new_zeros(())  # keeping everything is not a decision
-    logp = F.log_softmax(logits.double(), dim=0)
-    picked = logp[order]
-    taken_before = torch.cumsum(picked.exp(), dim=0) - picked.exp()  # mass removed before each pick
-    return (picked - torch.log1p(-taken_before.clamp(max=1 - 1e-12))).sum().to(logits.dtype)
+    """log P(picking `order` in that order), renormalising over the remaining items after each pick (per row)."""
+    if order.shape[-1] >= logits.shape[-1]:
+        return logits.new_zeros(logits.shape[:-1])  # keeping everything is not a decision
+    logp = F.log_softmax(logits.double(), dim=-1)
+    picked = logp.gather(-1, order)
+    taken_before = torch.cumsum(picked.exp(), dim=-1) - picked.exp()  # mass removed before each pick
+    return (picked - torch.log1p(-taken_before.clamp(max=1 - 1e-12))).sum(-1).to(logits.dtype)
 
 
 def set_log_prob(logits: Tensor, items: Tensor) -> Tensor:
-    """log P(the unordered set `items`): log-sum-exp of `sequence_log_prob` over its orderings."""
+    """log P(the unordered set `items`) under 1-D `logits`: log-sum-exp of `sequence_log_prob` over its orderings."""
     k = items.numel()
     if k >= logits.numel():
         return logits.new_zeros(())
@@ -166,8 +196,8 @@ def set_log_prob(logits: Tensor, items: Tensor) -> Tensor:
 
 
 def _entropy(logits: Tensor, k: int, n: int) -> Tensor:
-    """Entropy of a decision's full distribution; forced decisions (keep all) contribute none."""
+    """Entropy of each row's full distribution; forced decisions (keep all) contribute none."""
     if k >= n:
-        return logits.new_zeros(())
-    logp = F.log_softmax(logits, dim=0)
-    return -(logp.exp() * logp).sum()
+        return logits.new_zeros(logits.shape[:-1])
+    logp = F.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(-1)

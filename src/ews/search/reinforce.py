@@ -86,7 +86,7 @@ class ControllerSampler(SubnetSampler):
         baseline unchanged) and is reported, so one bad batch cannot poison the policy;
         the trainer stops or carries on as `train.on_nonfinite` says.
         """
-        samples = [self.policy.sample(self.generator) for _ in range(self.settings.subnets_per_step)]
+        samples = self.policy.sample_many(self.settings.subnets_per_step, self.generator)
         rewards = reward_fn([s.subnet for s in samples]).detach().double().cpu()
         mean_reward = float(rewards.mean())
         baseline = mean_reward if self.baseline is None else self.baseline

@@ -31,17 +31,24 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
 def subnet_accuracies(model: nn.Module, subnets: Sequence[Subnet], x: Tensor, y: Tensor) -> Tensor:
     """Accuracy of each subnet on the batch `(x, y)`, shape (len(subnets),), on the model's device.
 
-    Under torchrun each rank scores its own share of the batch and the counts are
-    summed over ranks, so every rank sees the same rewards and takes the same
-    controller step.
+    The stem (everything before the first residual block) is computed once for all
+    subnets, inside a subnet context so BatchNorm running statistics stay untouched.
+    Under torchrun each rank scores its own share of the batch and the counts are summed
+    over ranks, so every rank sees the same rewards and takes the same controller step.
     """
     x, y = distributed.shard(x), distributed.shard(y)
     correct = torch.zeros(len(subnets) + 1, device=y.device)
     correct[-1] = len(y)
     if len(y):
+        stem: Tensor | None = None  # outside the subnet space: the same for every subnet, computed once
         with batch_statistics(model):
             for i, subnet in enumerate(subnets):
                 with use_subnet(model, subnet) as net:
-                    correct[i] = (net(x).argmax(1) == y).sum()
+                    if hasattr(net, "forward_from_stem"):
+                        stem = net.stem(x) if stem is None else stem
+                        logits = net.forward_from_stem(stem)
+                    else:
+                        logits = net(x)
+                    correct[i] = (logits.argmax(1) == y).sum()
     correct = distributed.sum_across_ranks(correct)
     return correct[:-1] / correct[-1].clamp_min(1)

@@ -22,16 +22,19 @@ def unwrap(model: nn.Module) -> nn.Module:
         model = inner
 
 
-def _active_choices(blocks: list, subnet: Subnet, device: torch.device) -> list[ActiveChoice]:
+def _active_choices(blocks: list, subnet: Subnet, device: torch.device, *, chained: bool) -> list[ActiveChoice]:
+    """`chained`: each block feeds the next directly, so all but the last may hand on `Thinned` outputs."""
     if len(subnet.blocks) != len(blocks):
         raise ValueError(f"subnet has {len(subnet.blocks)} blocks, the model has {len(blocks)}")
     active = []
-    for (_, block), choice in zip(blocks, subnet.blocks):
+    for i, ((_, block), choice) in enumerate(zip(blocks, subnet.blocks)):
         channels = tuple(
             None if len(kept) == conv.out_channels else torch.tensor(kept, dtype=torch.long, device=device)
             for kept, conv in zip(choice.channels, block.branch_convs())
         )
-        active.append(ActiveChoice(BRANCH in choice.paths, SHORTCUT in choice.paths, channels))
+        thin = chained and i < len(blocks) - 1
+        relu_input = chained and i > 0 and not blocks[i - 1][1].preact
+        active.append(ActiveChoice(BRANCH in choice.paths, SHORTCUT in choice.paths, channels, thin, relu_input))
     return active
 
 
@@ -42,7 +45,9 @@ def use_subnet(model: nn.Module, subnet: Subnet) -> Iterator[nn.Module]:
     Sliced, not masked: dropped paths and channels cost no compute. BatchNorm layers
     use batch statistics in training mode and leave the running statistics (and
     `num_batches_tracked`) untouched; Dropout is off. Everything is restored on exit,
-    exceptions included. Parameters and state-dict keys are never changed.
+    exceptions included. Parameters and state-dict keys are never changed. A model whose
+    class sets `chained_blocks = True` (no module between consecutive residual blocks)
+    lets blocks pass channel-thinned outputs to each other.
 
     Yields the module inside any DistributedDataParallel / torch.compile wrapper: hot
     paths call it directly, so a subnet pass neither re-enters DDP's forward (its
@@ -52,7 +57,7 @@ def use_subnet(model: nn.Module, subnet: Subnet) -> Iterator[nn.Module]:
     inner = unwrap(model)
     blocks = residual_blocks(inner)
     device = next(inner.parameters()).device
-    choices = _active_choices(blocks, subnet, device)
+    choices = _active_choices(blocks, subnet, device, chained=getattr(inner, "chained_blocks", False))
     norms = [m for m in inner.modules() if isinstance(m, _BatchNorm)]
     dropouts = [m for m in inner.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
     tracked = [m.track_running_stats for m in norms]
