@@ -18,6 +18,12 @@ def _images(n: int = 24, classes: int = 5, seed: int = 0) -> Images:
     return Images(torch.rand(n, 3, 16, 16, generator=g), torch.randint(0, classes, (n,), generator=g))
 
 
+def _scored_setup(name: str, rho: float, seed: int) -> tuple[torch.nn.Module, Images, SubnetSpace, torch.Generator]:
+    """A model with non-trivial running statistics, test images, its subnet space and a seeded generator."""
+    model = _trained_stats(tiny_model(name))
+    return model, _images(), SubnetSpace.from_model(model, rho=rho), torch.Generator().manual_seed(seed)
+
+
 def _trained_stats(model: torch.nn.Module) -> torch.nn.Module:
     """Give BatchNorm non-trivial running statistics, so eval and batch modes differ."""
     model.train()
@@ -37,10 +43,7 @@ def test_quantiles_match_numpy() -> None:
 
 @pytest.mark.parametrize("bn", ["eval", "batch"])
 def test_subnet_scores_equal_a_direct_loop(bn: str) -> None:
-    model = _trained_stats(tiny_model("resnet20"))
-    images = _images()
-    space = SubnetSpace.from_model(model, rho=0.7)
-    g = torch.Generator().manual_seed(0)
+    model, images, space, g = _scored_setup("resnet20", rho=0.7, seed=0)
     subnets = [space.sample(g) for _ in range(4)]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     scores = score_subnets(model, subnets, {"clean": images}, bn=bn, batch_size=10)["clean"]
@@ -72,10 +75,7 @@ def test_full_network_is_scored_in_eval_mode() -> None:
 @pytest.mark.parametrize("bn", ["eval", "batch"])
 def test_cached_prefix_gives_identical_scores(bn: str) -> None:
     """Fig. 7's subnets keep the first blocks whole: their output is computed once, scores unchanged."""
-    model = _trained_stats(tiny_model("resnet18"))
-    images = _images()
-    space = SubnetSpace.from_model(model, rho=0.5)
-    g = torch.Generator().manual_seed(3)
+    model, images, space, g = _scored_setup("resnet18", rho=0.5, seed=3)
     for block in (1, 5, len(space) - 1):
         subnets = [space.sample_block(block, g) for _ in range(3)]
         plain = score_subnets(model, subnets, {"x": images}, bn=bn, batch_size=8)["x"]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import distributed
-from ..subnets import Subnet, use_subnet
+from ..subnets import SharedStem, Subnet, use_subnet
 
 
 @contextmanager
@@ -40,15 +40,9 @@ def subnet_accuracies(model: nn.Module, subnets: Sequence[Subnet], x: Tensor, y:
     correct = torch.zeros(len(subnets) + 1, device=y.device)
     correct[-1] = len(y)
     if len(y):
-        stem: Tensor | None = None  # outside the subnet space: the same for every subnet, computed once
-        with batch_statistics(model):
+        with batch_statistics(model), SharedStem(model, enabled=False) as stem:
             for i, subnet in enumerate(subnets):
                 with use_subnet(model, subnet) as net:
-                    if hasattr(net, "forward_from_stem"):
-                        stem = net.stem(x) if stem is None else stem
-                        logits = net.forward_from_stem(stem)
-                    else:
-                        logits = net(x)
-                    correct[i] = (logits.argmax(1) == y).sum()
+                    correct[i] = (stem.run(net, x).argmax(1) == y).sum()
     correct = distributed.sum_across_ranks(correct)
     return correct[:-1] / correct[-1].clamp_min(1)

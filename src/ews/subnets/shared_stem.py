@@ -20,21 +20,23 @@ from .space import residual_blocks
 
 
 def _compiled(model: nn.Module) -> bool:
-    while True:
+    """True when a `torch.compile` wrapper sits anywhere in the wrapper chain."""
+    while isinstance(model, nn.Module):
         if hasattr(model, "_orig_mod"):
             return True
-        inner = getattr(model, "module", None)
-        if not isinstance(inner, nn.Module):
-            return False
-        model = inner
+        model = getattr(model, "module", None)
+    return False
 
 
 class SharedStem:
-    """Within the context, full passes remember their stem outputs; `run` reuses them for subnet passes.
+    """Within the context, `run` starts subnet passes from a stem output computed once per input.
 
-    Works for models with `stem` / `forward_from_stem` methods (every `ews` ResNet),
-    through DistributedDataParallel; a `torch.compile`d model or any other model simply
-    runs the subnet pass whole. The input must be the same tensor object the full pass saw.
+    With `enabled`, full passes record their stem outputs (hooks; also through
+    DistributedDataParallel, not for a `torch.compile`d model, which would recompile),
+    so a subnet pass on the same input computes no stem at all. Otherwise the first
+    `run` on an input computes the stem and later runs on it reuse it (the search scores
+    many subnets on one batch). The input must be the very same tensor object; models
+    without `stem` / `forward_from_stem` methods simply run whole.
     """
 
     def __init__(self, model: nn.Module, *, enabled: bool = True) -> None:
@@ -67,8 +69,10 @@ class SharedStem:
         self._hooks, self._stems, self._pending = [], {}, None
 
     def run(self, net: nn.Module, x: Tensor) -> Tensor:
-        """`net(x)`, starting from the stem output of a full pass on this very `x` when there was one."""
+        """`net(x)`, from the stem output recorded or computed for this very `x`."""
+        if not hasattr(net, "forward_from_stem"):
+            return net(x)
         seen = self._stems.get(id(x))
         if seen is None or seen[0] is not x:
-            return net(x)
+            seen = self._stems[id(x)] = (x, net.stem(x))
         return net.forward_from_stem(seen[1])
