@@ -84,10 +84,10 @@ def test_dataset_c_name_is_generated_once_into_the_cache(run: tuple[Path, dict],
     trained = load_trained(checkpoint, device=torch.device("cpu"))
     calls = []
     monkeypatch.setattr("ews.corruptions.generate.write_corrupted_set", lambda *a, **k: calls.append(k) or [])
-    folder = resolve_corruptions("digits-c", trained, cache=tmp_path, progress=False)
+    folder = resolve_corruptions("digits-c", trained.config, cache=tmp_path, progress=False)
     assert folder == tmp_path / "digits-c" and len(calls) == 1
     with pytest.raises(DataError, match="cifar10-c"):
-        resolve_corruptions("cifar10-c", trained, cache=tmp_path)
+        resolve_corruptions("cifar10-c", trained.config, cache=tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -147,13 +147,14 @@ def _name_list(text: str) -> list[str]:
 def _eval(args: argparse.Namespace) -> int:
     from .evaluate import results_markdown, run_evaluation
 
-    out = args.out or args.checkpoint.parent / "eval"
+    out = args.out or args.checkpoint.parent / ("eval" if args.split == "test" else f"eval-{args.split}")
     results = run_evaluation(
         args.checkpoint, out=out, corruptions=args.corruptions, severities=args.severities,
         perturbations=args.perturbations, alexnet_fr=args.alexnet_fr, attacks=args.attacks,
         n_examples=args.n_examples, eps=args.eps, norm=args.norm, autoattack_version=args.autoattack_version,
         autoattack_attacks=args.autoattack_attacks,
         batch_size=args.batch_size, device=args.device, seed=args.seed, progress=not args.no_progress,
+        split=args.split,
     )
     print(results_markdown(results))
     print(f"written to {out / 'eval.json'} and {out / 'eval.md'}")
@@ -195,9 +196,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    if args.study is not None or args.variant:
+        return _study(args)
+    if args.param is None or not args.values:
+        raise ConfigError("ews sweep needs --param and --values, or a study (--study FILE or --variant)")
     from .analysis.sweep import run_sweep
 
-    result = run_sweep(args.config, overrides=args.set, param=args.param, values=args.values, out=args.out)
+    result = run_sweep(args.config, overrides=args.set, param=args.param, values=args.values, out=args.out,
+                       jobs=args.jobs)
     print(f"{args.param:>12} {'clean error':>12} {'train s':>9}")
     for point in result["points"]:
         print(f"{point['text']:>12} {point['clean_error']:12.2f} {point['train_seconds']:9.1f}")
@@ -205,10 +211,34 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace) -> int:
+    from .analysis.report import to_markdown
+    from .analysis.study import build_spec, run_study
+    from .analysis.study.report import study_blocks
+    from .analysis.study.spec import parse_variant
+    from .config import read_yaml
+
+    if args.param is not None or args.values:
+        raise ConfigError("--param/--values sweep one key; a study (--study/--variant) names its variants instead")
+    data = read_yaml(args.study) if args.study is not None else {}
+    data["variants"] = {**(data.get("variants") or {}), **dict(parse_variant(v) for v in args.variant)}
+    if args.reference is not None:
+        data["reference"] = args.reference
+    spec = build_spec(data, seeds=args.seeds)
+    results = run_study(args.config, spec, overrides=args.set, out=args.out, jobs=args.jobs)
+    print(to_markdown(study_blocks(results)[:3]))
+    print(f"study.json, study.md, study.html and study.png in {args.out}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from .analysis.report import write_comparison_report, write_run_report
 
-    if len(args.runs) == 1 and args.out is None:
+    from .analysis.study.report import is_study_folder, write_study_report
+
+    if len(args.runs) == 1 and args.out is None and is_study_folder(args.runs[0]):
+        page = write_study_report(args.runs[0])
+    elif len(args.runs) == 1 and args.out is None:
         page = write_run_report(args.runs[0])
     else:
         page = write_comparison_report(args.runs, args.out or args.runs[0].parent / "report")
@@ -294,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="JSON/YAML of AlexNet's flip probability per perturbation (for mFR)")
     evaluation.add_argument("--attacks", type=_name_list, default=[], help="comma list of pgd20, autoattack")
     evaluation.add_argument("--n-examples", type=int, default=1000, help="test images attacked (the first N)")
+    evaluation.add_argument("--split", choices=("test", "val"), default="test",
+                            help="score the test split, or the validation split held out of training (data.val_images)")
     evaluation.add_argument("--eps", type=_fraction, help="attack radius, e.g. 8/255 (default: the run's)")
     evaluation.add_argument("--norm", choices=("linf", "l2"), help="attack norm (default: the run's)")
     evaluation.add_argument("--autoattack-version", default="standard", help="standard, plus, rand or custom")
@@ -337,12 +369,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(analyze, default_out="analysis/")
     analyze.set_defaults(func=_analyze)
 
-    sweep = commands.add_parser("sweep", help="train one run per value of a parameter (paper Fig. 5 and 6)")
+    sweep = commands.add_parser(
+        "sweep", help="one run per value of a parameter (paper Fig. 5 and 6), or a study: variants x seeds")
     sweep.add_argument("--config", type=Path, help="base YAML config")
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config key")
-    sweep.add_argument("--param", required=True, help="a numeric config key, e.g. ews.K, ews.lam, ews.rho")
-    sweep.add_argument("--values", type=_name_list, required=True, help="comma list, e.g. 1,5,10,20,50")
-    sweep.add_argument("--out", type=Path, required=True, help="sweep folder: one run folder per value")
+    sweep.add_argument("--param", help="a numeric config key, e.g. ews.K, ews.lam, ews.rho")
+    sweep.add_argument("--values", type=_name_list, default=[], help="comma list, e.g. 1,5,10,20,50")
+    sweep.add_argument("--study", type=Path, metavar="FILE",
+                       help="study YAML: seeds, reference, base, variants, evaluate, analysis (configs/studies/)")
+    sweep.add_argument("--variant", action="append", default=[], metavar="'NAME: KEY=VALUE ...'",
+                       help="add a study variant from the command line (repeatable)")
+    sweep.add_argument("--reference", help="study variant that differences are paired with")
+    sweep.add_argument("--seeds", type=_int_list, help="study seeds, e.g. 1-5 or 1,2,3 (replaces the file's)")
+    sweep.add_argument("--jobs", type=int, default=1, help="worker processes, each with its share of CPU threads "
+                                                           "(or one CUDA device each)")
+    sweep.add_argument("--out", type=Path, required=True, help="sweep or study folder: one run folder per run")
     sweep.set_defaults(func=_sweep)
 
     report = commands.add_parser("report", help="rebuild a run's report, or compare runs (method x augmentation)")

@@ -59,6 +59,7 @@ class DataConfig:
     download: bool = False  # opt-in: fetch CIFAR with torchvision when it is missing
     num_workers: int = 0  # DataLoader workers; 0 keeps in-memory data on the main process
     pin_memory: bool | None = None  # page-locked batches for faster host-to-GPU copies; null: on with CUDA
+    val_images: int = 0  # hold out the first N training images (stratified) as a validation split: never trained on
 
 
 @dataclass
@@ -168,6 +169,11 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def val_images(self) -> int:
+        """Size of the validation split: `data.val_images`, else the early-stopping `adversarial.val_images`."""
+        return self.data.val_images or self.adversarial.val_images
+
 
 def load_config(
     path: str | Path | None = None, overrides: Iterable[str] = (), *, base: dict[str, Any] | None = None
@@ -177,7 +183,7 @@ def load_config(
     if path is not None:
         data = read_yaml(path)
     for item in overrides:
-        key, value = _parse_override(item)
+        key, value = parse_override(item)
         _set_dotted(data, key, value)
     config = from_dict(data)
     validate(config)
@@ -264,7 +270,7 @@ def parse_number(text: str) -> float | None:
     return float(match["num"]) / (1.0 if match["den"] is None else float(match["den"]))
 
 
-def _parse_override(item: str) -> tuple[str, Any]:
+def parse_override(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
@@ -353,6 +359,12 @@ def validate(config: Config) -> Config:
     if config.data.limit is not None:
         _at_least("data.limit", config.data.limit, 1)
     _at_least("data.num_workers", config.data.num_workers, 0)
+    _at_least("data.val_images", config.data.val_images, 0)
+    if config.data.val_images and config.adversarial.val_images not in (0, config.data.val_images):
+        raise ConfigError(
+            f"adversarial.val_images ({config.adversarial.val_images}) must be 0 or equal data.val_images "
+            f"({config.data.val_images}): early stopping uses the validation split"
+        )
     _at_least("train.epochs", config.train.epochs, 1)
     _at_least("train.batch_size", config.train.batch_size, 1)
     _at_least("train.eval_batch_size", config.train.eval_batch_size, 1)

@@ -25,6 +25,7 @@ from .config import Config, load_config
 from .corruptions import names
 from .corruptions.cifar_c import read_cifar_c
 from .data import DatasetInfo, load
+from .data.splits import evaluation_split
 from .errors import ConfigError, DataError
 from .trainer import build_model, evaluate, resolve_device
 
@@ -43,15 +44,20 @@ class TrainedModel:
     checkpoint: Path
 
 
-def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Sequence[str] = ()) -> TrainedModel:
-    """Rebuild the network a checkpoint was trained as and load its weights (no code runs)."""
+def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Sequence[str] = (),
+                 split: str = "test") -> TrainedModel:
+    """Rebuild the network a checkpoint was trained as and load its weights (no code runs).
+
+    `test_set` is the run's test split, or with `split="val"` its held-out validation split.
+    """
     from .export import load_weights
 
     checkpoint = Path(checkpoint)
     payload = load_weights(checkpoint, map_location=device)  # a checkpoint or a .safetensors export
     config = load_config(base=payload.get("config", {}), overrides=overrides)
     d = config.data
-    test_set, info = load(d.name, root=d.root, train=False, limit=d.limit)
+    _, info = load(d.name, root=d.root, train=False, limit=d.limit)
+    test_set = evaluation_split(config, split)
     model = build_model(config, info).to(device)
     load_model_weights(model, payload.get("model"), path=checkpoint)
     model.eval()
@@ -72,34 +78,38 @@ def corruption_layout(path: Path) -> str:
     )
 
 
-def resolve_corruptions(spec: str, trained: TrainedModel, *, cache: Path, seed: int = 0, progress: bool = True) -> Path:
-    """A path as given; `cifar10-c`/`cifar100-c` under data.root; `<dataset>-c` generated once into `cache`."""
+def resolve_corruptions(spec: str, config: Config, *, cache: Path, seed: int = 0, progress: bool = True,
+                        split: str = "test", corruptions: Sequence[str] = names.ALL) -> Path:
+    """A path as given; `cifar10-c`/`cifar100-c` under data.root; `<dataset>-c` generated once into `cache`.
+
+    For the validation split (`split="val"`) only a generated set or a given folder fits.
+    """
     path = Path(spec)
     if path.exists():
         return path
-    dataset = trained.config.data.name
+    dataset = config.data.name
     if spec.lower() != f"{dataset}-c":
         raise DataError(f"--corruptions {spec!r} is neither an existing folder nor {dataset}-c (this model's dataset)")
-    if dataset in _RELEASED_C:
-        root = trained.config.data.root
+    if dataset in _RELEASED_C and split == "test":
+        root = config.data.root
         released = Path(root or ".") / _RELEASED_C[dataset]
         if not released.is_dir():
             raise DataError(f"--corruptions {spec}: {released} does not exist; download {_RELEASED_C[dataset]} there")
         return released
-    return generated_c_set(dataset, trained.config, cache / f"{dataset}-c", seed=seed, progress=progress)
+    folder = cache / (f"{dataset}-c" if split == "test" else f"{dataset}-c-{split}")
+    return generated_c_set(dataset, config, folder, corruptions=corruptions, seed=seed, progress=progress, split=split)
 
 
 def generated_c_set(
     dataset: str, config: Config, folder: Path, *, corruptions: Sequence[str] = names.ALL, seed: int = 0,
-    progress: bool = True,
+    progress: bool = True, split: str = "test",
 ) -> Path:
-    """The -C set of `dataset`'s test split, generated on first use (by default 19 corruptions x 5 severities)."""
+    """The -C set of a test (or validation) split, generated on first use (default: 19 corruptions x 5 severities)."""
     from .corruptions.generate import dataset_to_uint8, write_corrupted_set
 
     if (folder / "labels.npy").is_file() and all((folder / f"{n}.npy").is_file() for n in corruptions):
         return folder
-    test_set, _ = load(dataset, root=config.data.root, train=False, limit=config.data.limit)
-    images, labels = dataset_to_uint8(test_set)
+    images, labels = dataset_to_uint8(evaluation_split(config, split))
     folder.mkdir(parents=True, exist_ok=True)
     write_corrupted_set(images, labels, folder, corruptions=corruptions, seed=seed, progress=progress)
     return folder
@@ -142,8 +152,9 @@ def run_evaluation(
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    split: str = "test",
 ) -> dict[str, Any]:
-    """Evaluate one checkpoint and write `eval.json` and `eval.md` into `out`."""
+    """Evaluate one checkpoint on its test (or held-out validation) split; write `eval.json` and `eval.md` into `out`."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
@@ -160,17 +171,18 @@ def run_evaluation(
         if path is not None and not Path(path).exists():
             raise DataError(f"{label} {path} does not exist")
     torch_device = resolve_device(device)
-    trained = load_trained(checkpoint, device=torch_device)
+    trained = load_trained(checkpoint, device=torch_device, split=split)
     batch = batch_size or trained.config.train.eval_batch_size
     corruption_path = None
     if corruptions is not None:
-        corruption_path = resolve_corruptions(corruptions, trained, cache=out, seed=seed, progress=progress)
+        corruption_path = resolve_corruptions(corruptions, trained.config, cache=out, seed=seed, progress=progress,
+                                              split=split)
         layout = corruption_layout(corruption_path)
         if layout == "cifar":
             read_cifar_c(corruption_path)  # every file checked before the first image is scored
 
     results: dict[str, Any] = {"checkpoint": str(checkpoint), "dataset": trained.config.data.name,
-                               "model": trained.config.model.name, "method": trained.config.method}
+                               "model": trained.config.model.name, "method": trained.config.method, "split": split}
     test_loader = DataLoader(trained.test_set, batch_size=batch)
     results["clean_error"] = round(100.0 * (1.0 - evaluate(trained.model, test_loader, device=torch_device)), 4)
     if corruption_path is not None:

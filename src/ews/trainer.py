@@ -27,7 +27,8 @@ from .analysis.report import write_run_report
 from .analysis.tensorboard import with_tensorboard
 from .checkpoint import load_checkpoint, save_checkpoint, state_dict_mismatch
 from .config import Config, dump_config
-from .data import DatasetInfo, labels_of, load, stratified_fraction, stratified_limit
+from .data import DatasetInfo, load
+from .data.splits import search_subset, validation_set, without_held_out
 from .divergence import CHECK_EVERY, NonFiniteGuard
 from .epoch_state import EpochProgress, ResumePoint, skip_batches
 from .errors import CheckpointError, ConfigError, DivergenceError
@@ -116,10 +117,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: Config) -> torch.o
 
 
 def search_set(config: Config) -> Dataset:
-    """D_s: a fixed stratified `search.fraction` of the training images, without augmentation."""
-    d = config.data
-    plain, _ = load(d.name, root=d.root, train=True, augment="none", limit=d.limit)
-    return Subset(plain, stratified_fraction(labels_of(plain), config.search.fraction, seed=config.seed))
+    """D_s: a fixed stratified `search.fraction` of the training images (never the validation split), unaugmented."""
+    return search_subset(config.data, config.val_images, config.search.fraction, seed=config.seed)
 
 
 @dataclass
@@ -301,7 +300,8 @@ class Trainer:
             autoaugment_policy=d.autoaugment_policy, augmix=d.augmix, extra_train_roots=d.extra_train_roots,
         )
         self.test_set, _ = load(d.name, root=d.root, train=False, limit=d.limit, download=d.download)
-        self.val_set = self._hold_out_validation() if config.adversarial.val_images else None
+        self.train_set = without_held_out(self.train_set, d, config.val_images)
+        self.val_set = validation_set(d, config.val_images) if config.val_images else None
         self.objective = build_objective(config)
         torch.manual_seed(config.seed)
         self.model = build_model(config, self.info).to(self.device)
@@ -340,22 +340,6 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = DistributedDataParallel(model, device_ids=ids)
         return model
-
-    def _hold_out_validation(self) -> Dataset:
-        """Rice et al.'s early stopping: a fixed stratified slice of the training split, unaugmented.
-
-        The slice leaves training; extra (DeepAugment) folders are never held out.
-        """
-        d, count = self.config.data, self.config.adversarial.val_images
-        plain, _ = load(d.name, root=d.root, train=True, augment="none", limit=d.limit)
-        if count >= len(plain):
-            raise ConfigError(f"adversarial.val_images must be < the {len(plain)} training images, got {count}")
-        held = stratified_limit(labels_of(plain), count)
-        kept = sorted(set(range(len(plain))) - set(held))
-        self.train_set = torch.utils.data.ConcatDataset(
-            [Subset(self.train_set.datasets[0], kept), *self.train_set.datasets[1:]]
-        ) if isinstance(self.train_set, torch.utils.data.ConcatDataset) else Subset(self.train_set, kept)
-        return Subset(plain, held)
 
     def awp_gamma(self, epoch: int) -> float | None:
         """AWP's relative perturbation for `epoch`: None when off or still warming up."""
@@ -623,7 +607,7 @@ class Trainer:
             if config.train.on_nonfinite == "skip":
                 line["skipped_steps"] = stats.skipped_steps
                 line["search_skipped_steps"] = sum(s.skipped_steps for s in searches)
-            if self.val_set is not None:
+            if self.val_set is not None and config.adversarial.val_images:
                 line["val_robust_accuracy"] = self.robust_accuracy(self.val_set)
                 if line["val_robust_accuracy"] > self.best.get("robust_accuracy", -1.0):
                     self.best = {"epoch": epoch, "robust_accuracy": line["val_robust_accuracy"]}

@@ -73,7 +73,7 @@ def shared_inputs(trained: TrainedModel, settings: AnalysisSettings, clean: Imag
     if "corrupted" in settings.inputs and settings.corruptions is None:
         inputs["corrupted"] = generated_corruptions(clean, seed=settings.seed)
     elif "corrupted" in settings.inputs:
-        folder = resolve_corruptions(settings.corruptions, trained, cache=cache, seed=settings.seed, progress=progress)
+        folder = resolve_corruptions(settings.corruptions, trained.config, cache=cache, seed=settings.seed, progress=progress)
         if corruption_layout(folder) != "cifar":
             raise DataError(f"--corruptions {folder}: ews analyze reads CIFAR-10-C style NAME.npy folders only")
         inputs["corrupted"] = corruptions_from_folder(folder, len(clean), seed=settings.seed)

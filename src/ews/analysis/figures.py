@@ -177,3 +177,29 @@ def sweep_figure(param: str, points: Sequence[Mapping[str, Any]]) -> Figure:
     figure.suptitle(f"{param} sweep ({len(done)} runs)", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def study_figure(variants: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> Figure:
+    """Per metric, every variant's mean over seeds with its 95% interval and the seeds' own values."""
+    columns = min(3, len(metrics))
+    rows = -(-len(metrics) // columns)
+    figure = Figure(figsize=(3.4 * columns, 2.6 * rows + 0.4))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    names = list(variants)
+    for ax, metric in zip(axes, metrics):
+        for i, name in enumerate(names):
+            s = variants[name]["metrics"].get(metric)
+            if s is None:
+                continue
+            color = COLORS[i % len(COLORS)]
+            ax.errorbar([i], [s["mean"]], yerr=[[s["mean"] - s["low"]], [s["high"] - s["mean"]]], fmt="o",
+                        color=color, capsize=4)
+            ax.plot([i] * len(s["values"]), s["values"], ".", color=color, alpha=0.35)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    figure.suptitle("mean over seeds with 95% interval (dots: single seeds)", fontsize=10)
+    figure.tight_layout()
+    return figure

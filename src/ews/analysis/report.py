@@ -325,7 +325,9 @@ def read_run(root: Path) -> RunSummary:
     run = RunDir(root)
     results: dict[str, Any] = {}
     for path in sorted(_found(root, "eval.json"), key=lambda p: p.parent.name == "eval"):
-        results.update(_read_json(path) or {})
+        found = _read_json(path) or {}
+        if found.get("split", "test") == "test":  # runs are compared on their test split
+            results.update(found)
     return RunSummary(root, yaml.safe_load(run.config.read_text()) or {}, _read_json(run.report) or {}, results,
                       run.read_metrics())
 

@@ -2,7 +2,8 @@
 
 Each value trains into `OUT/<param>=<value>/`, an ordinary run folder: a finished
 point is skipped, a started one resumed, so an interrupted sweep continues where it
-stopped. Every value is checked (a full config is built for it) and every existing
+stopped; `--jobs J` trains J points at once. The engine is the one studies use
+(`analysis.study.runner`). Every value is checked (a full config is built for it) and every existing
 point folder matched against its config before the first epoch runs. Writes
 `sweep.json`, `sweep.md` and `sweep.png` (clean error and training time against the
 parameter).
@@ -21,18 +22,26 @@ from typing import Any, Sequence
 import yaml
 
 from ..checkpoint import atomic_write_text
-from ..config import Config, dump_config, load_config, parse_number
-from ..errors import ConfigError, RunFolderError
+from ..config import Config, load_config, parse_number
+from ..errors import ConfigError
 from ..run_dir import RunDir
 from . import figures
+from .study.runner import PlannedRun, run_all, train
 
 
 @dataclass(frozen=True)
 class SweepPoint:
     text: str  # the value as the user wrote it, also the folder name's suffix
     value: float
-    config: Config
-    run: RunDir
+    planned: PlannedRun
+
+    @property
+    def config(self) -> Config:
+        return self.planned.config
+
+    @property
+    def run(self) -> RunDir:
+        return self.planned.run
 
 
 def numeric_key(param: str) -> type:
@@ -76,32 +85,22 @@ def plan_sweep(config_path: str | Path | None, *, overrides: Sequence[str], para
     for text in values:
         value = _parse(param, kind, text)
         config = load_config(config_path, [*overrides, f"{param}={text}"])
-        run = RunDir(out / f"{param}={text}")
-        if run.config.is_file() and run.config.read_text() != dump_config(config):
-            raise RunFolderError(f"{run.root} holds a run with another config; remove it or choose another --out")
-        points.append(SweepPoint(text, value, config, run))
+        planned = PlannedRun(f"{param}={text}", config, RunDir(out / f"{param}={text}"))
+        planned.check_folder()
+        points.append(SweepPoint(text, value, planned))
     return points
 
 
 def run_sweep(config_path: str | Path | None, *, overrides: Sequence[str] = (), param: str, values: Sequence[str],
-              out: str | Path) -> dict[str, Any]:
-    """Train every point not yet finished, then write `sweep.json`, `sweep.md` and `sweep.png` into `out`."""
-    from ..trainer import Trainer
-
+              out: str | Path, jobs: int = 1) -> dict[str, Any]:
+    """Train every point not yet finished (in `jobs` processes), then write `sweep.json`, `sweep.md`, `sweep.png`."""
     points = plan_sweep(config_path, overrides=overrides, param=param, values=values, out=out)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for point in points:
-        if point.run.finished:
-            print(f"{param}={point.text}: finished, skipped ({point.run.root})")
-        else:
-            resume = point.run.started
-            print(f"{param}={point.text}: {'resuming' if resume else 'training'} -> {point.run.root}")
-            Trainer(point.config).fit(point.run, resume=resume)
-        report = json.loads(point.run.report.read_text())
-        rows.append({"text": point.text, "value": point.value, "run": str(point.run.root),
-                     "clean_error": report["clean_error"], "train_seconds": report["train_seconds"]})
+    reports = run_all([p.planned for p in points], train, jobs=jobs)
+    rows = [{"text": point.text, "value": point.value, "run": str(point.run.root),
+             "clean_error": report["clean_error"], "train_seconds": report["train_seconds"]}
+            for point, report in zip(points, reports)]
     result = {"param": param, "points": rows}
     atomic_write_text(out / "sweep.json", json.dumps(result, indent=2) + "\n")
     table = [f"| {param} | clean error (%) | train time (s) | run |", "|---|---|---|---|"]

@@ -1,0 +1,89 @@
+"""`study.md`, `study.html` and `study.png`: a study's tables, rendered from `study.json` alone.
+
+The same blocks as run reports (`analysis.report`), so `ews report STUDY_DIR` can
+rebuild the page at any time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from ...checkpoint import atomic_write_text
+from .. import figures
+from ..report import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
+from .stats import LEVEL
+
+STUDY_JSON = "study.json"
+
+
+def is_study_folder(path: Path) -> bool:
+    return (path / STUDY_JSON).is_file()
+
+
+def _interval(s: Mapping[str, Any] | None, signed: bool = False) -> str:
+    if s is None:
+        return "-"
+    sign = "+" if signed else ""
+    return f"{s['mean']:{sign}.2f} [{s['low']:{sign}.2f}, {s['high']:{sign}.2f}]"
+
+
+def _difference(d: Mapping[str, Any] | None) -> str:
+    if d is None:
+        return "-"
+    p = d.get("p")
+    return _interval(d, signed=True) + ("" if p is None else f" p={p:.2g}")
+
+
+def _means_table(results: Mapping[str, Any]) -> Table:
+    metrics = results["metrics"]
+    rows = tuple((name, str(len(v["seeds"])), *(_interval(v["metrics"].get(m)) for m in metrics))
+                 for name, v in results["variants"].items())
+    return Table(("variant", "seeds", *metrics), rows)
+
+
+def _differences_table(results: Mapping[str, Any]) -> Table:
+    metrics = results["metrics"]
+    rows = tuple((name, *(_difference(d.get(m)) for m in metrics)) for name, d in results["differences"].items())
+    return Table(("variant", *metrics), rows)
+
+
+def _timing_blocks(timing: Mapping[str, Any]) -> list[Block]:
+    rows = tuple((run, f"{t['train_seconds']:.1f}", f"{t['eval_seconds']:.1f}") for run, t in timing["runs"].items())
+    return [Heading("Time"),
+            Paragraph(f"Wall time of this invocation: {timing['wall_seconds']:.1f} s (runs already finished are "
+                      f"not retrained). Summed over runs: training {timing['train_seconds']:.1f} s, scoring "
+                      f"{timing['eval_seconds']:.1f} s."),
+            Table(("run", "train (s)", "evaluation + analysis (s)"), rows)]
+
+
+def study_blocks(results: Mapping[str, Any]) -> list[Block]:
+    level = f"{LEVEL:.0%}"
+    blocks: list[Block] = [
+        Heading("Study", 1),
+        Paragraph(f"Seeds {', '.join(map(str, results['study']['seeds']))}. Every cell: mean over seeds "
+                  f"[{level} t interval]. Errors in %, lower is better; subnet_confidence_* is the median true-class "
+                  f"confidence of random subnets at that width (paper Fig. 1), higher is better; val_* metrics are "
+                  f"on the validation split held out of training, the others on the test split."),
+        _means_table(results),
+        Image("study.png", "means with intervals"),
+    ]
+    if results["differences"]:
+        blocks += [Heading(f"Paired differences to {results['reference']}"),
+                   Paragraph(f"variant minus {results['reference']}, seed by seed: mean [{level} interval] and a "
+                             f"two-sided paired t-test p. An interval that holds 0 does not resolve the difference."),
+                   _differences_table(results)]
+    blocks += _timing_blocks(results["timing"])
+    return blocks
+
+
+def write_study_report(folder: str | Path, results: Mapping[str, Any] | None = None) -> Path:
+    """(Re)write `study.md`, `study.html` and `study.png` of a study folder; returns the HTML path."""
+    folder = Path(folder)
+    results = results if results is not None else json.loads((folder / STUDY_JSON).read_text())
+    figures.save(figures.study_figure(results["variants"], results["metrics"]), folder / "study.png")
+    blocks = study_blocks(results)
+    atomic_write_text(folder / "study.md", to_markdown(blocks))
+    atomic_write_text(folder / "study.html", to_html(blocks, base=folder, title=f"ews study {folder.name}"))
+    return folder / "study.html"

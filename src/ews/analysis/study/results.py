@@ -1,0 +1,56 @@
+"""`study.json`: every metric of every variant summarised over seeds, and paired with the reference."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .spec import StudySpec
+from .stats import paired_difference, summary
+
+
+def metric_names(runs: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> list[str]:
+    """Metrics in first-seen order over all runs."""
+    seen: dict[str, None] = {}
+    for by_seed in runs.values():
+        for scored in by_seed.values():
+            seen.update(dict.fromkeys(scored["metrics"]))
+    return list(seen)
+
+
+def _values(by_seed: Mapping[int, Mapping[str, Any]], metric: str) -> dict[int, float]:
+    return {seed: float(s["metrics"][metric]) for seed, s in by_seed.items()
+            if s["metrics"].get(metric) is not None}
+
+
+def _rounded(stats: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}
+
+
+def _timing(runs: Mapping[str, Mapping[int, Mapping[str, Any]]], wall_seconds: float) -> dict[str, Any]:
+    per_run = {f"{variant}/seed{seed}": {"train_seconds": s["train_seconds"], "eval_seconds": s["eval_seconds"]}
+               for variant, by_seed in runs.items() for seed, s in by_seed.items()}
+    return {"wall_seconds": round(wall_seconds, 1), "runs": per_run,
+            "train_seconds": round(sum(r["train_seconds"] for r in per_run.values()), 1),
+            "eval_seconds": round(sum(r["eval_seconds"] for r in per_run.values()), 1)}
+
+
+def study_results(spec: StudySpec, runs: Mapping[str, Mapping[int, Mapping[str, Any]]], *,
+                  wall_seconds: float) -> dict[str, Any]:
+    """`variants.<v>.metrics.<m>` = mean/low/high/sd/n/values over seeds; `differences.<v>.<m>` paired by seed."""
+    metrics = metric_names(runs)
+    variants = {
+        name: {"overrides": spec.variants[name], "seeds": sorted(by_seed),
+               "metrics": {m: _rounded(summary(list(v.values())))
+                           for m in metrics if (v := _values(by_seed, m))}}
+        for name, by_seed in runs.items()
+    }
+    differences: dict[str, dict[str, Any]] = {}
+    if spec.reference is not None:
+        reference = runs[spec.reference]
+        for name, by_seed in runs.items():
+            if name == spec.reference:
+                continue
+            paired = {m: paired_difference(_values(by_seed, m), _values(reference, m)) for m in metrics}
+            differences[name] = {m: _rounded(d) for m, d in paired.items() if d is not None}
+    return {"study": spec.to_dict(), "metrics": metrics, "variants": variants, "reference": spec.reference,
+            "differences": differences, "timing": _timing(runs, wall_seconds)}

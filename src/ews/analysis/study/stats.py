@@ -1,0 +1,55 @@
+"""Means over seeds with 95% intervals, and differences paired by seed.
+
+Seeds are few (5 is typical), so intervals use Student's t, not the normal
+approximation; a difference is paired (same seed: same data order, same initial
+weights for runs that share a model) because seed-to-seed spread is several times
+larger than the effects being compared.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+from scipy import stats
+
+LEVEL = 0.95
+
+
+def summary(values: Sequence[float], *, level: float = LEVEL) -> dict[str, float | list[float] | int]:
+    """`mean`, `low`/`high` (two-sided t interval of the mean), `sd`, `n` and the `values` themselves.
+
+    One value gives a zero-width interval: there is nothing to estimate the spread from.
+    """
+    values = [float(v) for v in values]
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n) if n > 1 else 0.0
+    return {"mean": mean, "low": mean - half, "high": mean + half, "sd": sd, "n": n, "values": values}
+
+
+def paired_difference(ours: Mapping[int, float], reference: Mapping[int, float], *,
+                      level: float = LEVEL) -> dict[str, float | list[float] | int] | None:
+    """`ours - reference` over the seeds both have, with its t interval and a two-sided paired t-test `p`.
+
+    None when no seed is shared.
+    """
+    seeds = sorted(set(ours) & set(reference))
+    if not seeds:
+        return None
+    result = summary([ours[s] - reference[s] for s in seeds], level=level)
+    result["seeds"] = seeds
+    sd, n = result["sd"], result["n"]
+    if n > 1 and sd > 0:
+        result["p"] = float(2 * stats.t.sf(abs(result["mean"]) / (sd / math.sqrt(n)), n - 1))
+    else:
+        result["p"] = None
+    return result
+
+
+def resolvable_difference(sd_of_differences: float, n: int, *, level: float = LEVEL) -> float:
+    """The half-width of the paired interval with `n` seeds: differences smaller than this are not resolved."""
+    if n < 2:
+        return math.inf
+    return float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd_of_differences / math.sqrt(n)

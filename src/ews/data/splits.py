@@ -1,0 +1,72 @@
+"""The validation split held out of the training data, and the search set D_s drawn from what is left.
+
+A validation split lets a user choose settings (and early-stop) without looking at
+the test split that results are reported on. It is the first N training images,
+stratified, unaugmented: the same images on every run, whatever the seed. Training
+and the search set D_s never see them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch.utils.data import ConcatDataset, Dataset, Subset
+
+from ..errors import ConfigError
+from .datasets import labels_of, load
+from .subsets import stratified_fraction, stratified_limit
+
+SPLITS = ("test", "val")
+
+
+def evaluation_split(config: Any, split: str) -> Dataset:
+    """The images a run is evaluated on: its test split, or its held-out validation split."""
+    d = config.data
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split == "test":
+        return load(d.name, root=d.root, train=False, limit=d.limit)[0]
+    if not config.val_images:
+        raise ConfigError("--split val needs a run trained with a validation split (data.val_images > 0)")
+    return validation_set(d, config.val_images)
+
+
+def _plain_train(data: Any) -> Dataset:
+    return load(data.name, root=data.root, train=True, augment="none", limit=data.limit)[0]
+
+
+def held_out_indices(labels: list[int], count: int, *, key: str = "the validation split (data.val_images or adversarial.val_images)") -> list[int]:
+    """Indices of the validation split among `labels` (empty when `count` is 0)."""
+    if count == 0:
+        return []
+    if count >= len(labels):
+        raise ConfigError(f"{key} must be < the {len(labels)} training images, got {count}")
+    return stratified_limit(labels, count)
+
+
+def validation_set(data: Any, count: int) -> Dataset:
+    """The held-out validation images (unaugmented) of the training split described by `data`."""
+    plain = _plain_train(data)
+    return Subset(plain, held_out_indices(labels_of(plain), count))
+
+
+def without_held_out(train_set: Dataset, data: Any, count: int) -> Dataset:
+    """`train_set` less the validation images; extra (DeepAugment) folders are never held out."""
+    if count == 0:
+        return train_set
+    plain = _plain_train(data)
+    held = set(held_out_indices(labels_of(plain), count))
+    kept = [i for i in range(len(plain)) if i not in held]
+    if isinstance(train_set, ConcatDataset):
+        return ConcatDataset([Subset(train_set.datasets[0], kept), *train_set.datasets[1:]])
+    return Subset(train_set, kept)
+
+
+def search_subset(data: Any, count: int, fraction: float, *, seed: int) -> Dataset:
+    """D_s: a fixed stratified `fraction` of the training images outside the validation split, unaugmented."""
+    plain = _plain_train(data)
+    labels = labels_of(plain)
+    held = set(held_out_indices(labels, count))
+    pool = [i for i in range(len(labels)) if i not in held]
+    chosen = stratified_fraction([labels[i] for i in pool], fraction, seed=seed)
+    return Subset(plain, [pool[i] for i in chosen])
