@@ -5,6 +5,8 @@ machine load hits all alike) and taking the median after warm-up:
 
 - subnet: EWS step / vanilla step at rho = 0.5 (CIFAR ResNet-18 and ResNet-50), with the
   0/1-masking oracle's step and the analytic FLOP fraction of the sampled subnets beside it;
+- readings: EWS step / vanilla step for each reading of rho for paths (one path per block,
+  both paths, both paths with only hidden convs sliced), all four interleaved;
 - adversarial: AT+EWS step / AT step with PGD-10;
 - search: controller search time / training time at K = 10, D_s = 10 %, C = 8, from the
   time of one controller step and of one EWS step (demo model and ResNet-18);
@@ -43,7 +45,14 @@ from ews.trainer import train_one_epoch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' masking oracle
 from tests.subnets.masking_oracle import masked_subnet  # noqa: E402
 
-SECTIONS = ("subnet", "adversarial", "search", "framework")
+SECTIONS = ("subnet", "readings", "adversarial", "search", "framework")
+
+# The two readings of rho for paths (README "Which subnets EWS trains"): name -> SubnetSpace keywords.
+READINGS = {
+    "one-path": {"rho_paths": 0.5},
+    "both-paths": {"rho_paths": 1.0},
+    "both-paths-hidden": {"rho_paths": 1.0, "channels": "hidden"},
+}
 
 
 def sync(device: torch.device) -> None:
@@ -153,6 +162,27 @@ def subnet_section(name: str, args: argparse.Namespace, *, masked: bool) -> dict
         out[f"masked_over_vanilla_{name}"] = round(oracle["masked"] / oracle["vanilla"], 3)
         print(f"  masked-subnet oracle {oracle['masked']:.0f} ms -> masked / vanilla "
               f"{oracle['masked'] / oracle['vanilla']:.3f} ({args.masked_steps} steps)")
+    return out
+
+
+def readings_section(name: str, args: argparse.Namespace) -> dict[str, float]:
+    """What each reading of `rho_paths` costs: one model, one batch, the three spaces' EWS steps interleaved."""
+    bench = Bench(name, batch=args.batch, args=args)
+    standard = Objective(mode="standard")
+    spaces = {reading: SubnetSpace.from_model(bench.model, rho=args.rho, **kw) for reading, kw in READINGS.items()}
+    steps = {"vanilla": lambda: bench.step(standard, None)}
+    steps.update({reading: (lambda space=space: bench.step(standard, space.sample(bench.generator)))
+                  for reading, space in spaces.items()})
+    ms = interleaved(steps, device=bench.device, warmup=args.warmup, steps=args.steps)
+    out: dict[str, float] = {}
+    for reading, space in spaces.items():
+        bench.space = space
+        fraction = bench.flop_fraction(args.flop_subnets)
+        ratio = ms[reading] / ms["vanilla"]
+        out[f"ews_over_vanilla_{reading}_{name}"] = round(ratio, 3)
+        out[f"subnet_flop_fraction_{reading}_{name}"] = round(fraction, 3)
+        print(f"{name}, rho {args.rho}, {reading}: EWS {ms[reading]:.0f} ms / vanilla {ms['vanilla']:.0f} ms "
+              f"= {ratio:.3f} (a subnet pass adds {fraction:.3f} of the full network's FLOPs)")
     return out
 
 
@@ -267,6 +297,9 @@ def main() -> None:
     if "subnet" in sections:
         for i, name in enumerate(names):
             result.update(subnet_section(name, args, masked=i == 0))
+    if "readings" in sections:
+        for name in names[:1]:
+            result.update(readings_section(name, args))
     if "adversarial" in sections:
         result.update(adversarial_section(args))
     if "search" in sections:

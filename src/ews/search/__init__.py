@@ -10,7 +10,7 @@ from .base import SearchStats, SubnetSampler
 from .controller import ControllerPolicy
 from .l1norm import L1NormSampler, l1_weakest
 from .random import RandomSampler
-from .reinforce import ControllerSampler, ControllerSettings
+from .reinforce import BASELINES, ControllerSampler, ControllerSettings
 from .rewards import subnet_accuracies
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ def controller_settings(config: SearchConfig) -> ControllerSettings:
         subnets_per_step=config.subnets_per_step,
         lr=config.lr,
         entropy_weight=config.entropy_weight,
+        baseline=config.baseline,
         baseline_decay=config.baseline_decay,
         grad_clip=config.grad_clip,
         hidden_size=config.hidden_size,
@@ -45,6 +46,7 @@ def create_sampler(config: SearchConfig, space: SubnetSpace, *, seed: int = 0) -
 
 
 __all__ = [
+    "BASELINES",
     "STRATEGIES",
     "ControllerPolicy",
     "ControllerSampler",

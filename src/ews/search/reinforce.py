@@ -2,8 +2,14 @@
 
 Each controller step samples C subnets, measures their accuracy on one search batch,
 and follows REINFORCE with reward = -accuracy (a weaker subnet is a better find), a
-moving-average baseline of raw rewards and an entropy bonus that keeps the policy
-exploring; Adam with gradient clipping.
+baseline and an entropy bonus that keeps the policy exploring; Adam with gradient clipping.
+
+The default baseline is leave-one-out: each subnet is compared with the mean reward of
+the step's other C - 1 subnets, scored on the same images. The batch's difficulty then
+cancels out of the advantage, the baseline is unbiased, and there is no state that would
+have to catch up with a new reward level after the K epochs of training between two
+search rounds. `moving-average` is the authors' running mean of rewards, restarted at
+every round for the same reason (see `ControllerSampler.update`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from torch import Tensor, nn
 from ..subnets import Subnet, SubnetSpace
 from .base import SearchStats, SubnetSampler
 from .controller import ControllerPolicy
-from .rewards import subnet_accuracies
+from .rewards import merge_small_batches, subnet_accuracies
+
+BASELINES = ("leave-one-out", "moving-average")
 
 
 @dataclass(frozen=True)
@@ -30,12 +38,19 @@ class ControllerSettings:
     lr: float = 3e-4
     betas: tuple[float, float] = (0.5, 0.999)
     entropy_weight: float = 0.005
-    baseline_decay: float = 0.99
+    baseline: str = "leave-one-out"  # one of BASELINES
+    baseline_decay: float = 0.99  # moving-average only
     grad_clip: float = 3.0
     hidden_size: int = 100
     embedding_size: int = 100
     temperature: float | None = None
     tanh_constant: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
+        if self.baseline == "leave-one-out" and self.subnets_per_step < 2:
+            raise ValueError(f"a leave-one-out baseline needs at least 2 subnets per step, got {self.subnets_per_step}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,19 @@ class StepResult:
 
 
 RewardFn = Callable[[Sequence[Subnet]], Tensor]  # subnets -> rewards, shape (C,)
+
+
+def leave_one_out_advantages(rewards: Tensor) -> Tensor:
+    """Each reward minus the mean of the other rewards of its step, shape (C,); C >= 2.
+
+    Unlike the step's plain mean, the baseline of a subnet then does not contain its own
+    reward, so the policy gradient stays unbiased; it is the plain mean's advantage times
+    C / (C - 1).
+    """
+    count = rewards.numel()
+    if count < 2:
+        raise ValueError(f"a leave-one-out baseline needs at least 2 rewards, got {count}")
+    return rewards - (rewards.sum() - rewards) / (count - 1)
 
 
 class ControllerSampler(SubnetSampler):
@@ -89,8 +117,7 @@ class ControllerSampler(SubnetSampler):
         samples = self.policy.sample_many(self.settings.subnets_per_step, self.generator)
         rewards = reward_fn([s.subnet for s in samples]).detach().double().cpu()
         mean_reward = float(rewards.mean())
-        baseline = mean_reward if self.baseline is None else self.baseline
-        advantage = (rewards - baseline).float()
+        advantage = self._advantages(rewards).float()
         log_probs = torch.stack([s.log_prob for s in samples])
         entropy = torch.stack([s.entropy for s in samples]).mean()
         loss = -(advantage * log_probs).mean() - self.settings.entropy_weight * entropy
@@ -101,17 +128,33 @@ class ControllerSampler(SubnetSampler):
             self.optimizer.zero_grad(set_to_none=True)
             return StepResult(mean_reward, -mean_reward, float(entropy.detach()), skipped=True)
         self.optimizer.step()
-        decay = self.settings.baseline_decay
-        self.baseline = mean_reward if self.baseline is None else decay * self.baseline + (1 - decay) * mean_reward
+        if self.settings.baseline == "moving-average":
+            decay = self.settings.baseline_decay
+            self.baseline = mean_reward if self.baseline is None else decay * self.baseline + (1 - decay) * mean_reward
         self.steps += 1
         return StepResult(mean_reward, -mean_reward, float(entropy.detach()))
 
+    def _advantages(self, rewards: Tensor) -> Tensor:
+        """Rewards minus the baseline `settings.baseline` names; a new moving average starts at the step's mean."""
+        if self.settings.baseline == "leave-one-out":
+            return leave_one_out_advantages(rewards)
+        return rewards - (float(rewards.mean()) if self.baseline is None else self.baseline)
+
     def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]]) -> SearchStats:
-        """One controller step per search batch; reward = -(subnet accuracy on that batch)."""
+        """One search round: one controller step per search batch; reward = -(subnet accuracy on that batch).
+
+        The moving-average baseline restarts here: the model trained for K epochs since
+        the last round, so the old average says little about the new reward level, and a
+        decay of 0.99 would take ~100 steps (more than a round) to forget it. Under
+        `search.schedule: iterations` every round is one step, so that baseline is then the
+        step's own mean reward. A loader's tiny trailing batch is merged into the batch
+        before it (`merge_small_batches`) rather than scored on its own.
+        """
         start = time.perf_counter()
         device = next(model.parameters()).device
+        self.baseline = None
         results = []
-        for x, y in search_batches:
+        for x, y in merge_small_batches(search_batches):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             results.append(self.policy_step(lambda subnets: -subnet_accuracies(model, subnets, x, y)))
         taken = [r for r in results if not r.skipped]
@@ -137,6 +180,6 @@ class ControllerSampler(SubnetSampler):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.baseline = state["baseline"]
+        self.baseline = None if state["baseline"] is None else float(state["baseline"])  # a float in older checkpoints too
         self.steps = int(state["steps"])
         self.generator.set_state(state["generator"])
