@@ -21,14 +21,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_thread() -> None:
-    """Test models are tiny: thousands of small ops, where a second intra-op thread costs more in hand-offs
-    than it saves, and on a busy 2-core machine a descheduled thread stalls every op (one APGD test
-    measured 80 s with two threads, 11 s with one). Worker processes set their own threads."""
-    torch.set_num_threads(1)
-
-
 def tiny_model(name: str, num_classes: int = 5, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return models.create(name, num_classes=num_classes, **TINY[name])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+import torch
 
 from ews.config import load_config
 from ews.run_dir import RunDir
@@ -17,6 +19,15 @@ TINY = ["data.limit=80", "model.options.width=4", "train.epochs=2", "train.batch
 def train_run(folder: Path, method: str) -> Path:
     Trainer(load_config(overrides=[*TINY, f"method={method}"])).fit(RunDir(folder))
     return folder
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Width-4 models are thousands of tiny ops: one thread avoids per-op thread hand-offs (and noisy neighbours)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="package")
