@@ -1,6 +1,6 @@
 """Adversarial attacks on [0, 1] images: our PGD and an AutoAttack adapter (paper Sec. 3.4, Table 4).
 
-Models take pixels in [0, 1] and normalise inside (DESIGN point 1), so every attack
+Models take pixels in [0, 1] and normalise inside (their own `Normalize` layer), so every attack
 works in pixel space and every adversarial image stays in [0, 1] and in the eps-ball
 around its clean image. Errors are in percent.
 """

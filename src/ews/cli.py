@@ -287,12 +287,33 @@ def _add_output_options(command: argparse.ArgumentParser, *, default_out: str) -
     command.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+# One runnable example per command, printed as the last line of its `--help` (tests check each one).
+EXAMPLES: dict[str, str] = {
+    "ews": "ews train --set method=vanilla --out runs/vanilla",
+    "train": "ews train --set train.epochs=5 --out runs/ews",
+    "search": "ews search --checkpoint runs/vanilla/checkpoint.pt --strategy controller --steps 300",
+    "eval": "ews eval --checkpoint runs/ews/checkpoint.pt --corruptions digits-c --attacks pgd20",
+    "corrupt": "ews corrupt --dataset digits --out data/digits-C --severities 1-5",
+    "analyze": "ews analyze --checkpoint runs/demo/vanilla/checkpoint.pt --compare runs/demo/ews/checkpoint.pt",
+    "sweep": "ews sweep --param ews.K --values 1,5,10,20,50 --set train.epochs=15 --out runs/sweep-K",
+    "report": "ews report runs/demo/vanilla runs/demo/ews --out runs/demo/report",
+    "export": "ews export --checkpoint runs/ews/checkpoint.pt --out ews.safetensors",
+    "demo": "ews demo --out runs/demo",
+}
+
+
+def _example(command: str) -> dict[str, object]:
+    """Parser arguments that end `--help` with the command's example, unwrapped so it can be copied."""
+    return {"epilog": f"example:\n  {EXAMPLES[command]}", "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ews", description="Robust classifiers by Enhancing Weak Subnets.")
+    parser = argparse.ArgumentParser(
+        prog="ews", description="Robust classifiers by Enhancing Weak Subnets.", **_example("ews"))
     parser.add_argument("--version", action="version", version=f"ews {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train one model (vanilla, dropout or EWS)")
+    train = commands.add_parser("train", help="train one model (vanilla, dropout or EWS)", **_example("train"))
     train.add_argument("--config", type=Path, help="YAML config (defaults: EWS, ResNet-20 on the embedded digits)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     train.add_argument("--out", type=Path, help="run folder (default runs/DATA-MODEL-METHOD)")
@@ -302,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--nproc", type=int, help="run under torchrun with N processes (DistributedDataParallel)")
     train.set_defaults(func=_train)
 
-    search = commands.add_parser("search", help="search weak subnets of a trained model, compare with random ones")
+    search = commands.add_parser(
+        "search", help="search weak subnets of a trained model, compare with random ones", **_example("search"))
     search.add_argument("--checkpoint", type=Path, required=True)
     search.add_argument("--strategy", choices=("controller", "random", "l1"), default="controller")
     search.add_argument("--steps", type=int, default=300, help="controller steps (one search batch each)")
@@ -313,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--out", type=Path, help="output folder (default: next to the checkpoint)")
     search.set_defaults(func=_search)
 
-    evaluation = commands.add_parser("eval", help="clean, corruption and adversarial error of a checkpoint")
+    evaluation = commands.add_parser(
+        "eval", help="clean, corruption and adversarial error of a checkpoint", **_example("eval"))
     evaluation.add_argument("--checkpoint", type=Path, required=True)
     evaluation.add_argument("--corruptions", metavar="PATH_OR_NAME",
                             help="a CIFAR-10-C style folder of NAME.npy, an ImageNet-C folder, cifar10-c / cifar100-c "
@@ -335,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(evaluation, default_out="eval/")
     evaluation.set_defaults(func=_eval)
 
-    corrupt = commands.add_parser("corrupt", help="write a CIFAR-10-C style corruption set of any dataset")
+    corrupt = commands.add_parser(
+        "corrupt", help="write a CIFAR-10-C style corruption set of any dataset", **_example("corrupt"))
     corrupt.add_argument("--dataset", required=True, help="digits, cifar10, cifar100 or imagefolder")
     corrupt.add_argument("--root", help="the dataset's folder (not needed for digits)")
     corrupt.add_argument("--out", type=Path, required=True)
@@ -349,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     corrupt.set_defaults(func=_corrupt)
 
     analyze = commands.add_parser("analyze", help="subnet confidence (paper Fig. 1) and per-block vulnerability "
-                                                  "(Fig. 7) of a checkpoint")
+                                                  "(Fig. 7) of a checkpoint", **_example("analyze"))
     analyze.add_argument("--checkpoint", type=Path, required=True)
     analyze.add_argument("--compare", type=Path, metavar="CHECKPOINT",
                          help="a second checkpoint of the same architecture, drawn side by side")
@@ -370,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.set_defaults(func=_analyze)
 
     sweep = commands.add_parser(
-        "sweep", help="one run per value of a parameter (paper Fig. 5 and 6), or a study: variants x seeds")
+        "sweep", help="one run per value of a parameter (paper Fig. 5 and 6), or a study: variants x seeds",
+        **_example("sweep"))
     sweep.add_argument("--config", type=Path, help="base YAML config")
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config key")
     sweep.add_argument("--param", help="a numeric config key, e.g. ews.K, ews.lam, ews.rho")
@@ -386,20 +411,22 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, required=True, help="sweep or study folder: one run folder per run")
     sweep.set_defaults(func=_sweep)
 
-    report = commands.add_parser("report", help="rebuild a run's report, or compare runs (method x augmentation)")
+    report = commands.add_parser(
+        "report", help="rebuild a run's report, or compare runs (method x augmentation)", **_example("report"))
     report.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
     report.add_argument("--out", type=Path,
                         help="comparison folder (default: report/ beside the first run); with one run and no "
                              "--out, the run's own report.md/report.html are rebuilt")
     report.set_defaults(func=_report)
 
-    export = commands.add_parser("export", help="write a checkpoint's weights as safetensors (no pickle, no code)")
+    export = commands.add_parser(
+        "export", help="write a checkpoint's weights as safetensors (no pickle, no code)", **_example("export"))
     export.add_argument("--checkpoint", type=Path, required=True)
     export.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     export.set_defaults(func=_export)
 
-    demo = commands.add_parser("demo", help="vanilla vs EWS on the embedded digits, side by side")
+    demo = commands.add_parser("demo", help="vanilla vs EWS on the embedded digits, side by side", **_example("demo"))
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--epochs", type=int, default=15)
     demo.add_argument("--overwrite", action="store_true", help="retrain even if finished runs exist")

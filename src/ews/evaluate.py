@@ -1,6 +1,6 @@
 """`ews eval`: clean, corruption and adversarial error of any checkpoint, as the benchmarks define them.
 
-Evaluation is separate from training (DESIGN point 9): it rebuilds the model from the
+Evaluation is separate from training and works on any checkpoint: it rebuilds the model from the
 config stored in the checkpoint, reads weights with `weights_only=True`, and writes
 `eval.json` (merged with an earlier evaluation in the same folder, so corruption and
 attack results can be computed in separate calls) plus `eval.md`. Every argument is

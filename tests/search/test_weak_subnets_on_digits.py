@@ -4,7 +4,7 @@ A one-sided test at significance level ALPHA = 0.01: the gap (random mean accura
 the controller's, in points) must exceed Z_ALPHA standard errors of itself. The standard
 error is Welch's over the sampled subnets (`gap_standard_error_points`), and the gap is the
 mean over SEEDS independent searches, each with its own random subnets, so one unlucky
-search trajectory cannot fail the test alone. Measured on this setting (notes-search.md),
+search trajectory cannot fail the test alone. Measured on this setting when it was written,
 the statistic is 4-8 standard errors under ATEN_CPU_CAPABILITY default, avx2 and native
 AVX-512, so a failure means a bug (a sign error, a broken baseline or reward), not noise.
 

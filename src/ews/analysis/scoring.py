@@ -6,11 +6,11 @@ entered once and scored on every input kind before the next, so the cost is the
 sliced forward passes alone (`torch.no_grad()`, batched).
 
 BatchNorm: `bn="batch"` (the default) normalises each subnet with the batch statistics
-of its own activations, as subnets are trained (DESIGN point 5) and scored by the
-weak-subnet search and `ews search`; batches are the fixed chunks of the evaluation
+of its own activations, as subnets are trained (running statistics untouched) and
+scored by the weak-subnet search and `ews search`; batches are the fixed chunks of the evaluation
 subset. `bn="eval"` uses the full network's running statistics sliced to the kept
-channels (DESIGN point 5, eval mode); they describe the full network, not a thinned one,
-and on the demo's ResNet-20s every rho = 0.7 subnet then falls to chance (confidence
+channels (how a subnet runs in eval mode); they describe the full network, not a
+thinned one, and on the demo's ResNet-20s every rho = 0.7 subnet then falls to chance (confidence
 ~0.1) for vanilla and EWS alike. The full network is always scored in eval mode, as deployed.
 """
 

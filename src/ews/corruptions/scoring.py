@@ -1,6 +1,6 @@
 """Score a model on CIFAR-10-C, ImageNet-C and ImageNet-P (Hendrycks & Dietterich 2019).
 
-The model takes float [0, 1] NCHW input and normalises inside (DESIGN point 1). Images
+The model takes float [0, 1] NCHW input and normalises inside (its own `Normalize` layer). Images
 travel as uint8 and become floats per batch on the model's device, so a batch crosses
 the bus at a quarter of its float size. Every folder and table is checked before the
 first image is scored. Errors, flip probabilities and scores are in percent.

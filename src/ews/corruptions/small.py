@@ -37,7 +37,7 @@ from .seeding import numpy_global_seed
 
 MAX_SIDE = 64  # images up to this size use the CIFAR-10-C constants, larger ones ImageNet-C's
 
-# One row per corruption, severities 1..5 (REFERENCE.md, "CIFAR-10-C severity parameters").
+# One row per corruption, severities 1..5 (the CIFAR-10-C benchmark generator's values).
 PARAMS: dict[str, tuple[Any, ...]] = {
     "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),  # noise std in [0, 1] units
     "shot_noise": (500, 250, 100, 75, 50),  # photons at full intensity

@@ -95,10 +95,10 @@ class ResidualBlock(nn.Module):
     Under a subnet (`ews.subnets.use_subnet` sets `active`), dropped paths are not
     computed, each branch conv computes only its kept output channels from the kept
     channels of the conv before it, and the last conv's kept outputs are added onto the
-    shortcut at their channel positions (DESIGN.md point 3); without a shortcut they
-    leave the block as a `Thinned` output when the next block reads it. Weights are
-    indexed, not copied into new parameters, so gradients flow into the shared full
-    weights.
+    shortcut at their channel positions (the other channels carry the shortcut alone);
+    without a shortcut they leave the block as a `Thinned` output when the next block
+    reads it. Weights are indexed, not copied into new parameters, so gradients flow
+    into the shared full weights.
     """
 
     layout: BranchLayout
@@ -229,8 +229,8 @@ def sliced_batch_norm(norm: nn.Module, x: Tensor, idx: Tensor | None) -> Tensor:
     """BatchNorm on the kept channels `idx` only, never updating running statistics.
 
     In training mode a subnet normalises with its own batch statistics; the running
-    statistics belong to the full network (DESIGN.md point 5). In eval mode the sliced
-    running statistics are used.
+    statistics belong to the full network (evaluation uses them). In eval mode the
+    sliced running statistics are used.
     """
     if idx is None:
         return norm(x)  # whole width: `use_subnet` has switched off running-stat updates

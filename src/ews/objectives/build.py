@@ -1,4 +1,4 @@
-"""The objective a run trains with, built once from its config (DESIGN point 7).
+"""The objective a run trains with, built once from its config: a base loss plus the EWS term.
 
 One object answers the trainer's three questions per step: which inputs to attack
 (adversarial modes), which loss to back-propagate (standard CE, AugMix + JSD, AT or

@@ -1,4 +1,4 @@
-"""The interface every weak-subnet search strategy implements (DESIGN.md point 6)."""
+"""The interface every weak-subnet search strategy implements, so the trainer can swap them (Table 5)."""
 
 from __future__ import annotations
 

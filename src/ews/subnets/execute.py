@@ -1,4 +1,4 @@
-"""Running a model as one of its subnets (DESIGN.md points 4 and 5)."""
+"""Running a model as one of its subnets: sliced execution, subnet-safe BatchNorm, no dropout."""
 
 from __future__ import annotations
 

@@ -123,7 +123,8 @@ class SubnetSpace:
         """Discover the space once. `rho` sets both ratios unless a specific one is given.
 
         `channels="hidden"` keeps every output of a branch's last conv (the authors'
-        code); the default `"all"` subsamples it too (DESIGN.md point 3).
+        code); the default `"all"` subsamples it too (the paper's text: every conv
+        layer of a kept branch).
         """
         rho_paths = check_rho("rho_paths", rho if rho_paths is None else rho_paths)
         rho_channels = check_rho("rho_channels", rho if rho_channels is None else rho_channels)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -23,3 +26,24 @@ def test_a_worker_whose_sweep_is_gone_takes_no_more_runs(monkeypatch) -> None:
     monkeypatch.setattr(runner, "_PARENT", os.getppid() + 1)
     with pytest.raises(SystemExit, match="ews/seed1: the sweep that queued it has stopped"):
         runner._in_worker(lambda planned: {}, item)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.split()[1:2] == ["Z"] for line in status if line.startswith("State:"))
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc (Linux)")
+def test_a_worker_stops_mid_run_when_its_sweep_is_killed() -> None:
+    """A worker busy in a long run exits soon after its parent dies (here: a shell that exits)."""
+    busy = "import sys, time; from ews.analysis.study.runner import watch_parent; watch_parent(int(sys.argv[1]), 0.05); time.sleep(120)"
+    command = f'"{sys.executable}" -c "{busy}" $$ >/dev/null 2>&1 & echo $!'
+    shell = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    worker = int(shell.stdout.split()[-1])
+    deadline = time.monotonic() + 60
+    while not _gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(worker), f"worker {worker} still runs after its parent exited"

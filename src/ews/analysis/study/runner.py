@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def _init_worker(threads: int, counter: Any) -> None:
     """Give this worker its threads and, on a CUDA machine, one device, before torch touches CUDA."""
     global _PARENT
     _PARENT = os.getppid()
+    watch_parent(_PARENT)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -79,6 +81,21 @@ def _init_worker(threads: int, counter: Any) -> None:
     devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if devices:
         torch.cuda.set_device(index % devices)
+
+
+def watch_parent(parent: int, interval: float = 1.0) -> None:
+    """Exit this process within `interval` s of `parent` dying, even in the middle of a run.
+
+    A killed `ews sweep` must not leave workers training on: their run folders resume
+    from the last checkpoint next time, so stopping mid-run loses nothing finished.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ews-parent-watch", daemon=True).start()
 
 
 def _in_worker(work: Work, item: PlannedRun) -> dict[str, Any]:

@@ -1,0 +1,201 @@
+"""MkDocs hook: the configuration reference, generated from `ews.config` at build time.
+
+The page `reference/config.md` holds a placeholder; this hook replaces it with one table
+per config section (key, type, default, meaning). Types and defaults come from the
+dataclasses themselves and meanings from the comment beside (or just above) each field
+in `src/ews/config.py`, so the page cannot fall behind the code. The few fields the
+source leaves uncommented get their meaning from `EXTRA_MEANINGS`; a test checks that
+every key has a meaning and that no entry there is stale.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import io
+import tokenize
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+PLACEHOLDER = "<!-- config-reference -->"
+SOURCE = Path(__file__).resolve().parents[2] / "src" / "ews" / "config.py"
+
+# Sections without a class docstring, described here (a class docstring wins).
+SECTION_TEXT = {
+    "": "Top-level keys.",
+    "data": "The dataset, its augmentation and the loader.",
+    "model": "The network (`ews.models.list_models()` names them).",
+    "train": "Optimiser, schedule, training mode and hardware settings.",
+    "ews": "The EWS subnet term and the subnet space it samples from.",
+    "search": "How weak subnets are searched (`method: ews`).",
+    "dropout": "The dropout baseline (`method: dropout`).",
+    "log": "Progress output and optional TensorBoard logging.",
+}
+
+# Meanings of the fields that have no comment in src/ews/config.py.
+EXTRA_MEANINGS = {
+    "seed": "seeds model init, data order and subnet sampling (data order `seed`, subnets `seed + 1`, "
+            "sampler `seed + 2`, search `seed + 3`)",
+    "train.epochs": "training epochs",
+    "train.batch_size": "global training batch (split across processes under torchrun)",
+    "train.lr": "initial SGD learning rate",
+    "train.momentum": "SGD momentum",
+    "train.nesterov": "Nesterov momentum (the paper's optimiser)",
+    "train.weight_decay": "L2 weight decay",
+    "train.eval_batch_size": "batch size for test-set evaluation and `ews eval`",
+    "search.entropy_weight": "weight of the controller's entropy bonus",
+    "search.grad_clip": "controller gradient-norm clip",
+    "search.hidden_size": "controller LSTM hidden size",
+    "search.embedding_size": "size of the learnable embedding of each path and channel",
+    "adversarial.eps": "attack radius (fractions like `8/255` accepted)",
+    "adversarial.step_size": "PGD step size",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """One leaf config key as the reference shows it."""
+
+    name: str  # dotted, e.g. "ews.rho"
+    type: str
+    default: str
+    meaning: str
+    commented: bool  # the meaning is the source's comment, not an `EXTRA_MEANINGS` entry
+
+
+def _comments() -> dict[int, str]:
+    """Comment text by source line number."""
+    found: dict[int, str] = {}
+    for token in tokenize.generate_tokens(io.StringIO(SOURCE.read_text()).readline):
+        if token.type == tokenize.COMMENT:
+            found[token.start[0]] = token.string.lstrip("#").strip()
+    return found
+
+
+def _field_comments() -> dict[tuple[str, str], str]:
+    """(class name, field name) -> its trailing comment, or the comment lines right above it."""
+    source = SOURCE.read_text()
+    lines = source.splitlines()
+    comments = _comments()
+    result: dict[tuple[str, str], str] = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
+                continue
+            text = comments.get(item.end_lineno or item.lineno, "")
+            if not text:  # a block of comment-only lines directly above the field
+                above, line = [], item.lineno - 1
+                while line >= 1 and lines[line - 1].strip().startswith("#"):
+                    above.insert(0, comments[line])
+                    line -= 1
+                text = " ".join(above)
+            result[(node.name, item.target.id)] = text
+    return result
+
+
+def _default_sources() -> dict[tuple[str, str], str]:
+    """(class name, field name) -> the default's source text where it is an expression like `8 / 255`."""
+    source = SOURCE.read_text()
+    result = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.value, ast.BinOp):
+                    result[(node.name, item.target.id)] = ast.get_source_segment(source, item.value) or ""
+    return result
+
+
+def _type_text(hint: Any) -> str:
+    """`float | None`, `list[int]`, `dict[str, Any]`: the annotation as a reader writes it."""
+    if hint is type(None):
+        return "null"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_text(a) for a in args)}]"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _value_text(value: Any) -> str:
+    """A default as it would be written in a YAML config."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # 1.0, 0.0005: as YAML reads it back
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _walk(instance: Any, prefix: str, comments: dict, sources: dict) -> tuple[list[Key], dict[str, str]]:
+    """Leaf keys of a config dataclass instance, and each section's description."""
+    cls = type(instance)
+    hints = typing.get_type_hints(cls)
+    keys: list[Key] = []
+    sections = {prefix.rstrip("."): (cls.__doc__ or "").split("\n\n")[0].strip()
+                if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "(") else ""}
+    for field in dataclasses.fields(cls):
+        value = getattr(instance, field.name)
+        name = prefix + field.name
+        if dataclasses.is_dataclass(value):
+            more, more_sections = _walk(value, name + ".", comments, sources)
+            keys += more
+            sections.update(more_sections)
+            continue
+        default = _value_text(value)
+        if (cls.__name__, field.name) in sources:
+            default = f"{sources[(cls.__name__, field.name)].replace(' ', '')} (= {value:.4g})"
+        comment = comments.get((cls.__name__, field.name), "")
+        meaning = comment or EXTRA_MEANINGS.get(name, "")
+        keys.append(Key(name, _type_text(hints[field.name]), default, meaning, bool(comment)))
+    return keys, sections
+
+
+def config_keys() -> list[Key]:
+    """Every leaf key of `ews.config.Config`, in declaration order."""
+    from ews.config import Config
+
+    return _walk(Config(), "", _field_comments(), _default_sources())[0]
+
+
+def uncommented_keys() -> set[str]:
+    """Keys with no comment in the source: exactly the ones `EXTRA_MEANINGS` must describe."""
+    return {key.name for key in config_keys() if not key.commented}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def reference_markdown() -> str:
+    """The generated part of the configuration reference page."""
+    from ews.config import Config
+
+    keys, sections = _walk(Config(), "", _field_comments(), _default_sources())
+    order = list(dict.fromkeys(k.name.rsplit(".", 1)[0] if "." in k.name else "" for k in keys))
+    parts = []
+    for section in order:
+        title = f"`{section}`" if section else "Top level"
+        about = sections.get(section) or SECTION_TEXT.get(section, "")
+        parts += [f"## {title}", ""] + ([about, ""] if about else [])
+        parts += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        for key in keys:
+            if (key.name.rsplit(".", 1)[0] if "." in key.name else "") == section:
+                # types as plain text: a `|` inside a code span would keep its escaping backslash
+                parts.append(f"| `{key.name}` | {_cell(key.type)} | `{key.default}` | {_cell(key.meaning)} |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """MkDocs event: fill the placeholder of the page that holds it."""
+    if PLACEHOLDER not in markdown:
+        return markdown
+    return markdown.replace(PLACEHOLDER, reference_markdown())
