@@ -6,7 +6,6 @@ The command guides show the parser's own help, generated at build time from
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from typing import Any
@@ -17,18 +16,15 @@ WIDTH = "100"  # columns argparse wraps to, fixed so the page does not depend on
 
 def help_text(command: str) -> str:
     """`ews COMMAND --help` (`ews --help` for "ews"), as the parser prints it."""
-    from ews.cli import build_parser
+    from ews.cli import command_parsers
 
     before = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = WIDTH
     try:
-        parser = build_parser()
-        if command != "ews":
-            (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-            if command not in action.choices:
-                raise ValueError(f"docs name an unknown ews command: {command!r}")
-            parser = action.choices[command]
-        return parser.format_help().rstrip()
+        parsers = command_parsers()
+        if command not in parsers:
+            raise ValueError(f"docs name an unknown ews command: {command!r}")
+        return parsers[command].format_help().rstrip()
     finally:
         if before is None:
             os.environ.pop("COLUMNS", None)

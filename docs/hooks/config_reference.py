@@ -65,48 +65,41 @@ class Key:
     commented: bool  # the meaning is the source's comment, not an `EXTRA_MEANINGS` entry
 
 
-def _comments() -> dict[int, str]:
+def _comments(source: str) -> dict[int, str]:
     """Comment text by source line number."""
     found: dict[int, str] = {}
-    for token in tokenize.generate_tokens(io.StringIO(SOURCE.read_text()).readline):
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
             found[token.start[0]] = token.string.lstrip("#").strip()
     return found
 
 
-def _field_comments() -> dict[tuple[str, str], str]:
-    """(class name, field name) -> its trailing comment, or the comment lines right above it."""
-    source = SOURCE.read_text()
-    lines = source.splitlines()
-    comments = _comments()
-    result: dict[tuple[str, str], str] = {}
-    for node in ast.parse(source).body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        for item in node.body:
-            if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
-                continue
-            text = comments.get(item.end_lineno or item.lineno, "")
-            if not text:  # a block of comment-only lines directly above the field
-                above, line = [], item.lineno - 1
-                while line >= 1 and lines[line - 1].strip().startswith("#"):
-                    above.insert(0, comments[line])
-                    line -= 1
-                text = " ".join(above)
-            result[(node.name, item.target.id)] = text
-    return result
+def _comment_for(field: ast.AnnAssign, lines: list[str], comments: dict[int, str]) -> str:
+    """A field's trailing comment, or the comment lines right above it."""
+    text = comments.get(field.end_lineno or field.lineno, "")
+    line = field.lineno - 1
+    above: list[str] = []
+    while not text and line >= 1 and lines[line - 1].strip().startswith("#"):
+        above.insert(0, comments[line])
+        line -= 1
+    return text or " ".join(above)
 
 
-def _default_sources() -> dict[tuple[str, str], str]:
-    """(class name, field name) -> the default's source text where it is an expression like `8 / 255`."""
+def _source_facts() -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+    """From one parse of config.py, by (class, field): its comment, and its default's source text
+    where that is an expression such as `8 / 255`."""
     source = SOURCE.read_text()
-    result = {}
+    lines, comments = source.splitlines(), _comments(source)
+    meanings: dict[tuple[str, str], str] = {}
+    expressions: dict[tuple[str, str], str] = {}
     for node in ast.parse(source).body:
-        if isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, ast.AnnAssign) and isinstance(item.value, ast.BinOp):
-                    result[(node.name, item.target.id)] = ast.get_source_segment(source, item.value) or ""
-    return result
+        fields = [i for i in node.body if isinstance(i, ast.AnnAssign) and isinstance(i.target, ast.Name)] \
+            if isinstance(node, ast.ClassDef) else []
+        for item in fields:
+            meanings[(node.name, item.target.id)] = _comment_for(item, lines, comments)
+            if isinstance(item.value, ast.BinOp):
+                expressions[(node.name, item.target.id)] = ast.get_source_segment(source, item.value) or ""
+    return meanings, expressions
 
 
 def _type_text(hint: Any) -> str:
@@ -158,16 +151,24 @@ def _walk(instance: Any, prefix: str, comments: dict, sources: dict) -> tuple[li
     return keys, sections
 
 
-def config_keys() -> list[Key]:
-    """Every leaf key of `ews.config.Config`, in declaration order."""
+def _walk_config() -> tuple[list[Key], dict[str, str]]:
     from ews.config import Config
 
-    return _walk(Config(), "", _field_comments(), _default_sources())[0]
+    return _walk(Config(), "", *_source_facts())
+
+
+def config_keys() -> list[Key]:
+    """Every leaf key of `ews.config.Config`, in declaration order."""
+    return _walk_config()[0]
 
 
 def uncommented_keys() -> set[str]:
     """Keys with no comment in the source: exactly the ones `EXTRA_MEANINGS` must describe."""
     return {key.name for key in config_keys() if not key.commented}
+
+
+def _section(key: str) -> str:
+    return key.rsplit(".", 1)[0] if "." in key else ""
 
 
 def _cell(text: str) -> str:
@@ -176,10 +177,8 @@ def _cell(text: str) -> str:
 
 def reference_markdown() -> str:
     """The generated part of the configuration reference page."""
-    from ews.config import Config
-
-    keys, sections = _walk(Config(), "", _field_comments(), _default_sources())
-    order = list(dict.fromkeys(k.name.rsplit(".", 1)[0] if "." in k.name else "" for k in keys))
+    keys, sections = _walk_config()
+    order = list(dict.fromkeys(_section(k.name) for k in keys))
     parts = []
     for section in order:
         title = f"`{section}`" if section else "Top level"
@@ -187,7 +186,7 @@ def reference_markdown() -> str:
         parts += [f"## {title}", ""] + ([about, ""] if about else [])
         parts += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for key in keys:
-            if (key.name.rsplit(".", 1)[0] if "." in key.name else "") == section:
+            if _section(key.name) == section:
                 # types as plain text: a `|` inside a code span would keep its escaping backslash
                 parts.append(f"| `{key.name}` | {_cell(key.type)} | `{key.default}` | {_cell(key.meaning)} |")
         parts.append("")

@@ -19,15 +19,6 @@ def test_bad_jobs_are_refused(jobs) -> None:
         runner.check_jobs(jobs)
 
 
-def test_a_worker_whose_sweep_is_gone_takes_no_more_runs(monkeypatch) -> None:
-    item = runner.PlannedRun("ews/seed1", None, None)  # type: ignore[arg-type]
-    monkeypatch.setattr(runner, "_PARENT", os.getppid())
-    assert runner._in_worker(lambda planned: {"name": planned.name}, item) == {"name": "ews/seed1"}
-    monkeypatch.setattr(runner, "_PARENT", os.getppid() + 1)
-    with pytest.raises(SystemExit, match="ews/seed1: the sweep that queued it has stopped"):
-        runner._in_worker(lambda planned: {}, item)
-
-
 def _gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/status") as status:

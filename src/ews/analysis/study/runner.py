@@ -64,14 +64,9 @@ def _cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-_PARENT: int | None = None  # in a worker: the pid of the process that started it
-
-
 def _init_worker(threads: int, counter: Any) -> None:
     """Give this worker its threads and, on a CUDA machine, one device, before torch touches CUDA."""
-    global _PARENT
-    _PARENT = os.getppid()
-    watch_parent(_PARENT)
+    watch_parent(os.getppid())
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -86,8 +81,9 @@ def _init_worker(threads: int, counter: Any) -> None:
 def watch_parent(parent: int, interval: float = 1.0) -> None:
     """Exit this process within `interval` s of `parent` dying, even in the middle of a run.
 
-    A killed `ews sweep` must not leave workers training on: their run folders resume
-    from the last checkpoint next time, so stopping mid-run loses nothing finished.
+    A killed `ews sweep` must not leave workers training on, neither the run in hand nor
+    the ones the pool queued ahead: their run folders resume from the last checkpoint next
+    time, so stopping mid-run loses nothing finished.
     """
 
     def watch() -> None:
@@ -96,17 +92,6 @@ def watch_parent(parent: int, interval: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="ews-parent-watch", daemon=True).start()
-
-
-def _in_worker(work: Work, item: PlannedRun) -> dict[str, Any]:
-    """Run one queued item, unless the sweep that queued it is gone (killed): then this worker exits.
-
-    The pool hands workers a few items ahead; without this check, a worker orphaned by a
-    killed `ews sweep` would go on training them.
-    """
-    if _PARENT is not None and os.getppid() != _PARENT:
-        raise SystemExit(f"{item.name}: the sweep that queued it has stopped")
-    return work(item)
 
 
 def run_all(items: Sequence[PlannedRun], work: Work = train, *, jobs: int = 1) -> list[dict[str, Any]]:
@@ -121,7 +106,7 @@ def run_all(items: Sequence[PlannedRun], work: Work = train, *, jobs: int = 1) -
     counter = context.Value("i", 0)
     results: list[dict[str, Any] | None] = [None] * len(items)
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(threads, counter)) as pool:
-        futures = {pool.submit(_in_worker, work, item): i for i, item in enumerate(items)}
+        futures = {pool.submit(work, item): i for i, item in enumerate(items)}
         try:
             for done, future in enumerate(as_completed(futures), 1):
                 results[futures[future]] = future.result()
