@@ -47,7 +47,7 @@ from tests.subnets.masking_oracle import masked_subnet  # noqa: E402
 
 SECTIONS = ("subnet", "readings", "adversarial", "search", "framework")
 
-# The two readings of rho for paths (README "Which subnets EWS trains"): name -> SubnetSpace keywords.
+# The two readings of rho for paths (docs/concepts.md "The two readings of rho = 0.5"): name -> SubnetSpace keywords.
 READINGS = {
     "one-path": {"rho_paths": 0.5},
     "both-paths": {"rho_paths": 1.0},
@@ -284,7 +284,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    retained = device.type == "cpu" and host_memory.retain_freed_memory()  # as `ews train` does on the CPU
+    retained = host_memory.retain_for(device.type)  # as `ews train` does
     result: dict[str, object] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {args.threads} threads",
         "torch": torch.__version__, "batch": args.batch, "rho": args.rho, "precision": args.precision,

@@ -126,6 +126,17 @@ def test_autoattack_images_stay_in_budget_and_the_call_is_quiet(digits, capsys, 
     assert capsys.readouterr() == ("", "") and len(recwarn) == 0
 
 
+def test_autoattack_progress_gives_an_estimate_then_each_attacks_robust_accuracy(digits, capsys) -> None:
+    model, x, y = digits
+    autoattack(model, x, y, eps=EPS, version="custom", attacks=["apgd-ce", "apgd-t"], batch_size=24, progress=True)
+    err = capsys.readouterr().err
+    assert f"on {len(x)} images: at most ~" in err and " min here" in err  # before any attack ran
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("robust accuracy after")]
+    assert [line.split(":")[0] for line in lines] == ["robust accuracy after apgd-ce", "robust accuracy after apgd-t"]
+    assert all("points left)" in line and "s elapsed" in line for line in lines)
+    assert err.index("at most ~") < err.index("robust accuracy after apgd-ce")
+
+
 def test_autoattack_resumes_after_an_interruption(digits, tmp_path, monkeypatch) -> None:
     model, x, y = digits
     settings = {"eps": EPS, "version": "custom", "attacks": ["apgd-ce", "apgd-t"], "batch_size": 8}

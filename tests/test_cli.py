@@ -164,6 +164,18 @@ def test_overwrite_replaces_the_run(finished_run: Path, capsys: pytest.CaptureFi
     assert json.loads((finished_run / "report.json").read_text())["epochs"] == 1
 
 
+def test_overwrite_removes_the_old_runs_evaluations_and_searches(finished_run: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    old = ["eval/eval.json", "eval-val/eval.json", "analysis/subnets.json", "search-controller/search.json"]
+    for name in [*old, "notes.txt"]:
+        (finished_run / name).parent.mkdir(exist_ok=True)
+        (finished_run / name).write_text("{}")
+    code, _, err = train(capsys, finished_run, "--overwrite", "--set", "seed=5")
+    assert code == 0, err
+    assert not [name for name in old if (finished_run / name.split("/")[0]).exists()]  # no old run's results
+    assert (finished_run / "notes.txt").is_file()  # what the user put there stays
+
+
 def test_resume_continues_to_more_epochs(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first = (finished_run / "metrics.jsonl").read_text()
     code = main(["train", "--out", str(finished_run), "--resume", "--set", "train.epochs=2"])

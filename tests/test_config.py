@@ -63,7 +63,7 @@ def test_defaults() -> None:
     assert config.search.strategy == "controller"
     assert config.train.lr == 0.1
     assert config == Config()
-    assert validate(config) is config
+    assert validate(Config()) == config  # the dataclass defaults are themselves a valid config
 
 
 @pytest.mark.parametrize(
@@ -198,6 +198,7 @@ BAD_OVERRIDES = [
     (["data.limit=0"], "data.limit"),
     (["seed=-1"], "seed"),
     (["train.warmup_epochs=5", "train.epochs=5"], "train.warmup_epochs"),
+    (["train.milestones=[2]", "train.warmup_epochs=3"], "train.milestones"),
     (["dropout.rate=1"], "dropout.rate"),
     (["search.fraction=0"], "search.fraction"),
     # choices

@@ -41,3 +41,9 @@ def test_demo_trains_both_methods_writes_a_table_and_reuses_finished_runs(tmp_pa
     assert (tmp_path / "ews" / "checkpoint.pt").stat().st_mtime_ns == before
     assert (report / "analysis" / "subnets.json").stat().st_mtime_ns == analysed  # analysis reused too
     assert "reusing" in capsys.readouterr().out
+    evaluated = (tmp_path / "vanilla" / "eval" / "eval.json").stat().st_mtime_ns
+    (tmp_path / "vanilla" / "report.json").unlink()  # as if a retraining had stopped before its end
+    run_demo(tmp_path, epochs=1, progress=False, corruptions=CORRUPTIONS, attack_examples=48, analysis=None)
+    # the resumed run is evaluated again, not given the evaluation that was in its folder
+    assert (tmp_path / "vanilla" / "eval" / "eval.json").stat().st_mtime_ns != evaluated
+    assert "evaluating vanilla" in capsys.readouterr().out

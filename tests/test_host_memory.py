@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
 
 from ews import host_memory
+from ews.trainer import Trainer, resolve_device
+
+from .test_trainer import tiny_config
 
 
 @pytest.fixture
@@ -18,7 +22,27 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_applied_on_glibc(clean_env: pytest.MonkeyPatch) -> None:
-    assert host_memory.retain_freed_memory()
+    # in a child process: the settings last for the process, and the test suite must keep its own malloc
+    code = "from ews import host_memory; print(host_memory.retain_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+@pytest.fixture
+def retained(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    monkeypatch.setattr(host_memory, "retain_freed_memory", lambda: calls.append("retained") or True)
+    return calls
+
+
+def test_resolving_a_device_leaves_malloc_alone(retained: list[str]) -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert retained == []
+
+
+def test_training_on_the_cpu_retains_freed_memory(retained: list[str]) -> None:
+    Trainer(tiny_config("train.device=cpu"))
+    assert retained == ["retained"]
 
 
 @pytest.mark.parametrize("key, value", [

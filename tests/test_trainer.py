@@ -116,6 +116,18 @@ def test_step_schedule_divides_by_ten_at_one_and_two_thirds() -> None:
     assert _epoch_lrs(tiny_config("train.epochs=6")) == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
+def test_step_schedule_with_warmup_decays_at_a_third_of_all_epochs() -> None:
+    # the paper's ImageNet schedule: 180 epochs, 5 warm-up, /10 at epochs 60 and 120 (not 63 and 121)
+    lrs = _epoch_lrs(tiny_config("train.epochs=180", "train.warmup_epochs=5"))
+    assert [e for e in range(1, 180) if lrs[e] < lrs[e - 1] * 0.5] == [60, 120]
+    assert lrs[0] < lrs[4] < lrs[5] == pytest.approx(0.1)
+
+
+def test_explicit_milestones_hold_with_warmup() -> None:
+    lrs = _epoch_lrs(tiny_config("train.epochs=6", "train.warmup_epochs=2", "train.milestones=[4]"))
+    assert lrs[2:] == pytest.approx([0.1, 0.1, 0.01, 0.01])
+
+
 def test_cosine_schedule_with_warmup_rises_then_decays() -> None:
     lrs = _epoch_lrs(tiny_config("train.epochs=6", "train.schedule=cosine", "train.warmup_epochs=2"))
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(0.1)
@@ -150,6 +162,16 @@ def test_iterations_schedule_steps_the_controller_every_n_training_steps(tmp_pat
     # 160 training images / batch 32 = 5 steps per epoch: controller steps at global steps 0, 2, 4 | 6, 8
     assert [line["search_steps"] for line in RunDir(tmp_path / "run").read_metrics()] == [3, 2]
     assert trainer.sampler.steps == 5
+
+
+def test_iterations_schedule_searches_on_the_clean_view_of_augmix_batches(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config("train.epochs=1", "data.augment=augmix", "search.schedule=iterations",
+                                  "search.every_iterations=2"))
+    shapes: list[tuple[int, ...]] = []
+    update = trainer.sampler.update
+    trainer.sampler.update = lambda model, batches: update(model, (shapes.append(tuple(x.shape)) or (x, y) for x, y in batches))
+    trainer.fit(RunDir(tmp_path / "run"))
+    assert shapes == [(32, 3, 32, 32)] * 3  # steps 0, 2, 4 of 5; the clean view, not the (B, 3, C, H, W) views
 
 
 def test_objective_follows_the_mode_and_augmentation() -> None:
@@ -198,12 +220,14 @@ def test_adversarial_search_scores_subnets_on_attacked_images(on_adversarial: bo
 def test_short_adversarial_training_beats_standard_training_under_pgd_on_digits(tmp_path: Path) -> None:
     test, _ = load("digits", train=False, limit=120)
     x, y = torch.stack([image for image, _ in test]), torch.tensor([label for _, label in test])
-    common = ["model.options.width=8", "train.epochs=5", "train.batch_size=64", "method=vanilla",
-              "adversarial.steps=3", "adversarial.step_size=4/255", "log.progress=false"]
+    common = ["model.options.width=8", "train.epochs=8", "train.batch_size=64", "method=vanilla",
+              "adversarial.eps=16/255", "adversarial.steps=3", "adversarial.step_size=6/255", "log.progress=false"]
     errors = {}
     for mode in ("standard", "at"):
         trainer = Trainer(load_config(overrides=[*common, f"train.mode={mode}"]))
         trainer.fit(RunDir(tmp_path / mode))
-        errors[mode] = adversarial_errors(trainer.model, x, y, attacks=("pgd20",), eps=8 / 255)["pgd20_error"]
-    # measured: PGD-20 error 49.2% after standard training, 26.7% after PGD-3 AT (eps 8/255)
-    assert errors["at"] < errors["standard"] - 10, errors
+        errors[mode] = adversarial_errors(trainer.model, x, y, attacks=("pgd20",), eps=16 / 255)["pgd20_error"]
+    # At eps 8/255 or after 5 epochs the gap changed sign with the CPU kernels. Measured PGD-20 error at
+    # eps 16/255 (standard -> AT): 69.2 -> 30.8 (ATEN_CPU_CAPABILITY=default), 92.5 -> 39.2 (avx2),
+    # 84.2 -> 28.3 (AVX-512): the smallest gap is 38 points.
+    assert errors["at"] < errors["standard"] - 20, errors

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import pickle
+import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,15 +26,16 @@ import torch
 import torch.nn.functional as F
 from pyautoattack import AutoAttack, checks
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from .checkpoint import atomic_write_bytes, atomic_write_text
 from .errors import CheckpointError, ConfigError
+from .runtime import model_mode, module_device
 from .subnets import unwrap
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "kl")
 STARTS = ("uniform", "normal", "none")
-MODES = ("eval", "train")
 TRAIN_EPS = 8 / 255  # the CIFAR-10 L-inf budget of every Table 4 row
 TRAIN_STEP_SIZE = 2 / 255
 TRAIN_STEPS = 10  # PGD-10 for adversarial training (Sec. 4.2)
@@ -76,20 +78,6 @@ class PGDSettings:
         _check_number("PGD step size", self.step_size)
         _check_number("PGD steps", self.steps, integer=True)
         _check_choice("PGD norm", self.norm, NORMS)
-
-
-@contextmanager
-def model_mode(model: nn.Module, mode: str | None) -> Iterator[nn.Module]:
-    """Run `model` in `mode` ('eval', 'train', or None to leave it); every submodule's own flag is restored on exit."""
-    _check_choice("model mode", mode, (*MODES, None))
-    flags = [(module, module.training) for module in model.modules()]
-    try:
-        if mode is not None:
-            model.train(mode == "train")
-        yield model
-    finally:
-        for module, flag in flags:
-            module.training = flag
 
 
 @contextmanager
@@ -215,13 +203,6 @@ def pgd(
             step = sign * step_size * _ascent_direction(grad, norm)
             x_adv = _project(x_adv.detach() + step, x, eps=eps, norm=norm)
     return x_adv.detach()
-
-
-def _device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    first = next(model.parameters(), None)
-    return torch.device("cpu") if first is None else first.device
 
 
 class _Collect(logging.Handler):
@@ -379,9 +360,45 @@ def _check_autoattack(*, eps: float, norm: str, version: str, attacks: Sequence[
         raise ConfigError(f"batch size must be an integer >= 1, got {batch_size!r}")
 
 
+def _passes_per_image(adversary: AutoAttack, attack: str, num_classes: int) -> float:
+    """Forward-backward passes one image costs in `attack` if it stays robust (the library's settings)."""
+    a, t, f, s = adversary.apgd, adversary.apgd_targeted, adversary.fab, adversary.square
+    return {
+        "apgd-ce": a.n_iter * a.n_restarts * a.eot_iter,
+        "apgd-dlr": a.n_iter * a.n_restarts * a.eot_iter,
+        "apgd-t": t.n_iter * t.n_target_classes * t.n_restarts * t.eot_iter,
+        "fab": f.n_iter * f.n_restarts * num_classes,  # the gradient of every logit per step
+        "fab-t": f.n_iter * f.n_target_classes,  # the library runs one restart per target
+        "square": s.n_queries * s.n_restarts / 3,  # forward passes only
+    }[attack]
+
+
+def _seconds_per_pass(net: nn.Module, x: Tensor, device: torch.device) -> float:
+    """Measured time of one forward-backward pass per image on this machine (after one warm-up)."""
+    xb = x.to(device).requires_grad_(True)
+    for _ in range(2):
+        start = time.perf_counter()
+        torch.autograd.grad(net(xb).sum(), xb)  # the input's gradient only: parameters' .grad stay as they are
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / len(x)
+
+
+def _announce(adversary: AutoAttack, net: nn.Module, x: Tensor, *, version: str, batch_size: int,
+              num_classes: int, device: torch.device) -> None:
+    """The up-front estimate: an upper bound, as each attack runs only on the images still robust."""
+    per_pass = _seconds_per_pass(net, x[:batch_size], device)
+    passes = sum(_passes_per_image(adversary, attack, num_classes) for attack in adversary.attacks_to_run)
+    minutes = passes * per_pass * len(x) / 60
+    tqdm.write(f"AutoAttack {version} ({', '.join(adversary.attacks_to_run)}) on {len(x)} images: at most "
+               f"~{minutes:.1f} min here if no image breaks, usually far less; time grows with --n-examples, "
+               "and --autoattack-version custom --autoattack-attacks apgd-ce,apgd-t is the cheaper check",
+               file=sys.stderr)
+
+
 def _run_autoattack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm: str, version: str,
                     attacks: Sequence[str] | None, batch_size: int, seed: int, state_dir: Path | None,
-                    device: torch.device, verbose: bool) -> tuple[Tensor, Tensor, list[str]]:
+                    device: torch.device, verbose: bool, progress_bar: bool = False) -> tuple[Tensor, Tensor, list[str]]:
     """(adversarial images, robust flags (N,) bool, the library's warnings); see `autoattack`."""
     net = unwrap(model)
     x_adv = x.detach().clone()
@@ -398,18 +415,29 @@ def _run_autoattack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm:
         with _library_messages(verbose) as found:
             adversary = _adversary(net, eps=eps, norm=norm, version=version, attacks=attacks, seed=seed,
                                    device=device, num_classes=num_classes)
+            if progress_bar:
+                _announce(adversary, net, x, version=version, batch_size=batch_size, num_classes=num_classes,
+                          device=device)
+            start = time.monotonic()
             for attack in list(adversary.attacks_to_run):
                 if attack in progress.done:
                     continue
                 adversary.attacks_to_run = [attack]
                 todo = progress.todo_for(attack)
-                while todo.numel():
-                    chunk, todo = todo[:batch_size], todo[batch_size:]
-                    images, predicted = adversary.run_standard_evaluation(x[chunk], y[chunk], batch_size=batch_size)
-                    broken = predicted.cpu() != y_cpu[chunk]
-                    x_adv[chunk[broken]] = images[broken].to(x_adv.device)
-                    progress.record(chunk[broken], images[broken], todo, now=time.monotonic())
+                with tqdm(total=len(todo), unit="img", desc=f"AutoAttack {attack}", disable=not progress_bar,
+                          file=sys.stderr) as bar:
+                    while todo.numel():
+                        chunk, todo = todo[:batch_size], todo[batch_size:]
+                        images, predicted = adversary.run_standard_evaluation(x[chunk], y[chunk], batch_size=batch_size)
+                        broken = predicted.cpu() != y_cpu[chunk]
+                        x_adv[chunk[broken]] = images[broken].to(x_adv.device)
+                        progress.record(chunk[broken], images[broken], todo, now=time.monotonic())
+                        bar.update(len(chunk))
                 progress.finish(attack, now=time.monotonic())
+                if progress_bar:
+                    left = int(progress.robust.sum())
+                    tqdm.write(f"robust accuracy after {attack}: {100 * left / len(x):.2f}% ({left} of {len(x)} "
+                               f"points left), {time.monotonic() - start:.1f} s elapsed", file=sys.stderr)
     return x_adv, progress.robust.clone(), found
 
 
@@ -431,6 +459,7 @@ def autoattack(
     state_dir: str | Path | None = None,
     device: torch.device | str | None = None,
     verbose: bool = False,
+    progress: bool = False,
 ) -> Tensor:
     """AutoAttack (Croce & Hein 2020) adversarial images, the paper's AutoAttack column (Table 4).
 
@@ -442,11 +471,14 @@ def autoattack(
     library's warnings become `RobustnessWarning`s; its progress log is printed only
     when `verbose`. With fewer than 10 classes the targeted attacks use all the other
     classes. x: (N, C, H, W) in [0, 1] on any device; the result is shaped and placed like x.
+    `progress` prints to stderr an upper-bound time estimate first, a bar per attack and,
+    after each, the robust accuracy, the points left and the time elapsed.
     """
     _check_autoattack(eps=eps, norm=norm, version=version, attacks=attacks, batch_size=batch_size)
     x_adv, _, found = _run_autoattack(
         model, x, y, eps=eps, norm=norm, version=version, attacks=attacks, batch_size=batch_size, seed=seed,
-        state_dir=None if state_dir is None else Path(state_dir), device=_device(model, device), verbose=verbose,
+        state_dir=None if state_dir is None else Path(state_dir), device=module_device(model, device), verbose=verbose,
+        progress_bar=progress,
     )
     for message in found:
         warnings.warn(message, RobustnessWarning, stacklevel=2)
@@ -508,6 +540,7 @@ def adversarial_errors(
     state_dir: str | Path | None = None,
     seed: int = 0,
     verbose: bool = False,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Clean, PGD-20 and AutoAttack error (%) of `model` on `(x, y)`: the three columns of Table 4.
 
@@ -517,7 +550,7 @@ def adversarial_errors(
     `autoattack_error` for the attacks asked, `adv_examples` (N) and `warnings`:
     AutoAttack's own checks (randomness across two passes in eval mode, probabilities
     instead of logits, zero gradients) and ours comparing the attacks (gradient masking).
-    `version` / `autoattack_attacks` and `state_dir` (resume) are passed to `autoattack`.
+    `version` / `autoattack_attacks`, `state_dir` (resume) and `progress` are passed to `autoattack`.
     """
     attacks = tuple(attacks)
     for attack in attacks:
@@ -525,7 +558,7 @@ def adversarial_errors(
     step_size = eps / 4 if step_size is None else step_size
     PGDSettings(eps=eps, step_size=step_size, steps=EVAL_STEPS, norm=norm)
     _check_autoattack(eps=eps, norm=norm, version=version, attacks=autoattack_attacks, batch_size=batch_size)
-    device = _device(model, device)
+    device = module_device(model, device)
     net = unwrap(model)
     with model_mode(net, "eval"):
         clean = _predicts(net, x, y, batch_size=batch_size, device=device)
@@ -542,6 +575,7 @@ def adversarial_errors(
             _, robust, library = _run_autoattack(
                 net, x, y, eps=eps, norm=norm, version=version, attacks=autoattack_attacks, batch_size=batch_size, seed=seed,
                 state_dir=None if state_dir is None else Path(state_dir), device=device, verbose=verbose,
+                progress_bar=progress,
             )
             result["autoattack_error"] = _error(clean & robust)
             found += [message for message in library if message not in found]

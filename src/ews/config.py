@@ -77,7 +77,7 @@ class TrainConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     schedule: str = "step"  # step: lr / 10 at 1/3 and 2/3 of training (the paper); cosine
-    milestones: list[int] = field(default_factory=list)  # step epochs for `step` (e.g. [100, 150]); [] = 1/3, 2/3
+    milestones: list[int] = field(default_factory=list)  # step decays (warm-up counted), e.g. [100, 150]; [] = 1/3, 2/3
     warmup_epochs: int = 0  # linear warm-up (the paper uses 5 on ImageNet)
     eval_batch_size: int = 512
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
@@ -386,6 +386,10 @@ def validate(config: Config) -> Config:
     m = config.train.milestones
     if m and (m != sorted(set(m)) or m[0] < 1):
         raise ConfigError(f"train.milestones must be increasing epochs >= 1, got {m}")
+    if m and m[0] <= config.train.warmup_epochs:
+        raise ConfigError(
+            f"train.milestones must come after train.warmup_epochs ({config.train.warmup_epochs}), got {m}"
+        )
     if config.train.warmup_epochs >= config.train.epochs and config.train.warmup_epochs:
         raise ConfigError(
             f"train.warmup_epochs must be < train.epochs ({config.train.epochs}), got {config.train.warmup_epochs}"

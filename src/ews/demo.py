@@ -62,7 +62,8 @@ def run_demo(
         config = demo_config(method, epochs=epochs, progress=progress)
         run = RunDir(Path(out) / method)
         same = run.config.is_file() and run.config.read_text() == dump_config(config)
-        if run.finished and same and not overwrite:
+        fresh = not (run.finished and same) or overwrite  # decided before training: a resumed run is fresh
+        if not fresh:
             print(f"{method}: reusing the finished run in {run.root} (pass --overwrite to retrain)")
             report = json.loads(run.report.read_text())
         else:
@@ -73,7 +74,6 @@ def run_demo(
                   f"-> {Path(out) / 'digits-c'}")
             corrupted = generated_c_set("digits", config, Path(out) / "digits-c", corruptions=corruptions,
                                         progress=progress)
-        fresh = not (run.finished and same) or overwrite
         retrained = retrained or fresh
         reports.append({**report, **_evaluated(run, corrupted, fresh=fresh, examples=attack_examples,
                                                progress=progress)})

@@ -19,13 +19,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import host_memory
 from .checkpoint import atomic_write_text, load_model_weights
+from .analysis.report import Heading, evaluation_blocks, to_markdown
 from .attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
 from .config import Config, load_config
 from .corruptions import names
 from .corruptions.cifar_c import read_cifar_c
 from .data import DatasetInfo, load
 from .data.splits import evaluation_split
+from .data.subsets import take_images
 from .errors import ConfigError, DataError
 from .trainer import build_model, evaluate, resolve_device
 
@@ -123,15 +126,8 @@ def _check_attacks(attacks: Sequence[str]) -> None:
 
 def _first_images(dataset: Dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `count` test images (RobustBench's convention), as one batch."""
-    loader = DataLoader(dataset, batch_size=min(count, 512))
-    xs, ys, seen = [], [], 0
-    for x, y in loader:
-        xs.append(x)
-        ys.append(y)
-        seen += len(y)
-        if seen >= count:
-            break
-    return torch.cat(xs)[:count], torch.cat(ys)[:count]
+    batches = take_images(DataLoader(dataset, batch_size=min(count, 512)), count)
+    return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])
 
 
 def run_evaluation(
@@ -171,6 +167,7 @@ def run_evaluation(
         if path is not None and not Path(path).exists():
             raise DataError(f"{label} {path} does not exist")
     torch_device = resolve_device(device)
+    host_memory.retain_for(torch_device.type)
     trained = load_trained(checkpoint, device=torch_device, split=split)
     batch = batch_size or trained.config.train.eval_batch_size
     corruption_path = None
@@ -214,7 +211,7 @@ def run_evaluation(
         adv = adversarial_errors(
             trained.model, x, y, attacks=tuple(attacks), eps=eps, norm=norm, batch_size=batch, device=torch_device,
             state_dir=state if "autoattack" in attacks else None, seed=seed, version=autoattack_version,
-            autoattack_attacks=autoattack_attacks)
+            autoattack_attacks=autoattack_attacks, progress=progress)
         adv["adv_clean_error"] = adv.pop("clean_error")  # on the attacked images only
         for message in adv.pop("warnings", []):
             warnings.warn(message, stacklevel=2)
@@ -241,40 +238,7 @@ def write_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-# The summary metrics of `eval.json`, in report order: (label, key).
-SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
-    ("clean error (%)", "clean_error"), ("corruption error, 15 benchmark corruptions (%)", "corruption_error"),
-    ("corruption error, 4 extra corruptions (%)", "extra_corruption_error"), ("mCE (%)", "mce"),
-    ("relative mCE (%)", "relative_mce"), ("mean flip probability (%)", "mean_flip_probability"),
-    ("mFR (%)", "mfr"), ("PGD-20 error (%)", "pgd20_error"), ("AutoAttack error (%)", "autoattack_error"),
-)
-
-
-def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 def results_markdown(results: dict[str, Any]) -> str:
-    """The summary table, then errors per corruption and severity when present."""
-    lines = [f"# Evaluation of {results['checkpoint']}", "", f"{results['method']} {results['model']} on "
-             f"{results['dataset']}", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {label} | {_fmt(results[key])} |" for label, key in SUMMARY_ROWS if key in results]
-    if "adv_examples" in results:
-        lines.append(f"| clean error on the {results['adv_examples']} attacked images (%) | "
-                     f"{_fmt(results.get('adv_clean_error'))} |")
-    per = results.get("corruptions")
-    if per:
-        severities = sorted({s for errors in per.values() for s in errors}, key=int)
-        lines += ["", "## Error per corruption and severity (%)", "",
-                  "| corruption | " + " | ".join(severities) + " | mean |", "|---" * (len(severities) + 2) + "|"]
-        for name, errors in per.items():
-            cells = [_fmt(errors.get(s)) for s in severities]
-            mean = sum(errors.values()) / len(errors)
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean:.2f} |")
-    flips = results.get("flip_probability")
-    if flips:
-        lines += ["", "## ImageNet-P flip probability (%)", "", "| perturbation | flip probability |", "|---|---|"]
-        lines += [f"| {name} | {_fmt(value)} |" for name, value in flips.items()]
-    for message in results.get("warnings", []):
-        lines += ["", f"**Warning:** {message}"]
-    return "\n".join(lines) + "\n"
+    """`eval.md`: the same tables the run report shows for this evaluation (one renderer of `eval.json`)."""
+    title = f"{results['method']} {results['model']} on {results['dataset']}"
+    return to_markdown([Heading(f"Evaluation of {results['checkpoint']}", 1), *evaluation_blocks(results, title=title)])

@@ -44,3 +44,9 @@ def retain_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, -1))
+
+
+def retain_for(device_type: str) -> bool:
+    """Called by the long CPU jobs (training, evaluation) when they start, never as a side effect of
+    resolving a device, so importing or probing `ews` leaves the process's malloc as it was."""
+    return device_type == "cpu" and retain_freed_memory()

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import atomic_write_text
 from .errors import RunFolderError
+
+
+# What a run and the commands that default into its folder write: training, `ews eval` (eval/,
+# eval-val/), `ews analyze` (analysis/), `ews search` (search-STRATEGY/) and the reports.
+OUTPUTS = (
+    "checkpoint.pt", "best.pt", "report.json", "report.md", "report.html", "provenance.json", "metrics.jsonl",
+    "figures", "tensorboard", "eval", "eval-*", "analysis", "search-*",
+)
 
 
 class RunDir:
@@ -53,10 +62,18 @@ class RunDir:
         """Create the folder and record the resolved config; a fresh run clears the old log."""
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config, config_yaml)
-        if fresh:  # --overwrite: a checkpoint of the old run must not be resumed under the new config
-            for old in (self.report, self.checkpoint, self.root / "best.pt"):
-                old.unlink(missing_ok=True)
+        if fresh:  # --overwrite: nothing of the old run may be resumed or reported as the new run's
+            self.clear_outputs()
             atomic_write_text(self.metrics, "")
+
+    def clear_outputs(self) -> None:
+        """Remove what an earlier run and the commands run on it wrote here (`OUTPUTS`); other files stay."""
+        for pattern in OUTPUTS:
+            for path in self.root.glob(pattern):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
 
     def keep_metrics_through(self, epoch: int) -> None:
         """Drop log lines of epochs after the checkpoint (written before a crash)."""

@@ -39,25 +39,20 @@ from .precision import autocast, grad_scaler, to_device
 from .provenance import collect as collect_provenance
 from .run_dir import RunDir
 from .run_lock import RunLock
+from .runtime import model_mode
 from .search import SearchStats, SubnetSampler, create_sampler
 from .subnets import SubnetSpace
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; asking for CUDA on a machine without it is an error.
-
-    On the CPU, freed activation memory is kept for reuse (`host_memory`).
-    """
+    """`auto` picks CUDA when present; asking for CUDA on a machine without it is an error."""
     from .errors import ConfigError
 
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device is {name!r} but CUDA is not available; use cpu or auto")
-    device = torch.device(name)
-    if device.type == "cpu":
-        host_memory.retain_freed_memory()
-    return device
+    return torch.device(name)
 
 
 def set_kernel_determinism(deterministic: bool, device: torch.device) -> None:
@@ -99,14 +94,22 @@ def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
     )
 
 
+def step_milestones(config: Config) -> list[int]:
+    """Epochs (counted from the start, warm-up included) at which `step` divides the lr by 10.
+
+    The paper decays at 1/3 and 2/3 of *all* epochs (ImageNet: 60 and 120 of 180), so the default is
+    taken from `train.epochs`, never from the epochs left after warm-up; a decay never falls inside warm-up.
+    """
+    t = config.train
+    return t.milestones or sorted({max(t.warmup_epochs + 1, f * t.epochs // 3) for f in (1, 2)})
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, config: Config) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-epoch schedule: the paper's /10 at 1/3 and 2/3 of training, or cosine; optional warm-up."""
     t = config.train
     main_epochs = t.epochs - t.warmup_epochs
     if t.schedule == "step":
-        milestones = [m - t.warmup_epochs for m in t.milestones if m > t.warmup_epochs] or sorted(
-            {max(1, main_epochs // 3), max(1, 2 * main_epochs // 3)}
-        )
+        milestones = [m - t.warmup_epochs for m in step_milestones(config)]
         main = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
     else:
         main = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, main_epochs))
@@ -204,7 +207,7 @@ def train_one_epoch(
         with autocast(device, precision):
             x_adv = objective.adversarial_examples(plain, x, y)
         if search_every and sampler is not None and sampler.searches and (first_step + step) % search_every == 0:
-            searches.append(sampler.update(plain, [(x if x_adv is None else x_adv, y)]))
+            searches.append(sampler.update(plain, [(objective.search_images(x, x_adv), y)]))
         subnet = None if sampler is None else sampler.sample(generator)
         with objective.perturbed(plain, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
             with autocast(device, precision):
@@ -256,14 +259,12 @@ def train_one_epoch(
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device) -> float:
     """Top-1 accuracy of the full network in eval mode (under torchrun: over every rank's share)."""
-    was_training = model.training
-    model.eval()
     counts = torch.zeros(2, device=device, dtype=torch.long)  # correct, seen
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        counts[0] += (model(x).argmax(1) == y).sum()
-        counts[1] += len(y)
-    model.train(was_training)
+    with model_mode(model, "eval"):
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            counts[0] += (model(x).argmax(1) == y).sum()
+            counts[1] += len(y)
     correct, total = distributed.sum_across_ranks(counts).tolist()
     return correct / max(total, 1)
 
@@ -292,6 +293,7 @@ class Trainer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.device = distributed.init(resolve_device(config.train.device))  # joins torchrun's group, if any
+        host_memory.retain_for(self.device.type)
         self.batch_size = distributed.per_rank_batch(config.train.batch_size, key="train.batch_size")
         set_kernel_determinism(config.train.deterministic, self.device)
         d = config.data
@@ -351,15 +353,13 @@ class Trainer:
     def robust_accuracy(self, dataset: Dataset) -> float:
         """PGD (`adversarial.eval_steps`) accuracy of the full network in eval mode, for early stopping."""
         counts = torch.zeros(2, device=self.device, dtype=torch.long)  # correct, seen
-        was_training = self.model.training
-        self.model.eval()
-        for x, y in self.loader(dataset, train=False):
-            x, y = x.to(self.device), y.to(self.device)
-            x_adv = self.objective.evaluation_attack(self.model, x, y)
-            with torch.no_grad():
-                counts[0] += (self.model(x_adv).argmax(1) == y).sum()
-            counts[1] += len(y)
-        self.model.train(was_training)
+        with model_mode(self.model, "eval"):
+            for x, y in self.loader(dataset, train=False):
+                x, y = x.to(self.device), y.to(self.device)
+                x_adv = self.objective.evaluation_attack(self.model, x, y)
+                with torch.no_grad():
+                    counts[0] += (self.model(x_adv).argmax(1) == y).sum()
+                counts[1] += len(y)
         correct, total = distributed.sum_across_ranks(counts).tolist()
         return correct / max(total, 1)
 

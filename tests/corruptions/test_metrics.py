@@ -98,6 +98,16 @@ def test_flip_rate_normalises_by_alexnet() -> None:
     flips = {"rotate": 0.02, "gaussian_noise": 0.10}
     alexnet = {"rotate": 0.08, "gaussian_noise": 0.20, "tilt": 0.5}
     assert metrics.flip_rates(flips, alexnet) == pytest.approx({"rotate": 25.0, "gaussian_noise": 50.0})
-    assert metrics.mean_flip_rate(flips, alexnet) == pytest.approx(37.5)
     with pytest.raises(ValueError, match="scale"):
-        metrics.mean_flip_rate({"scale": 0.1}, alexnet)
+        metrics.flip_rates({"scale": 0.1}, alexnet)
+
+
+def test_mfr_is_the_mean_over_the_benchmarks_ten_perturbations_only() -> None:
+    flips = {name: 0.01 * (i + 1) for i, name in enumerate(names.PERTURBATIONS)}
+    alexnet = {name: 0.1 for name in [*names.PERTURBATIONS, "speckle_noise"]}
+    assert metrics.mean_flip_rate(flips, alexnet) == pytest.approx(55.0)  # FR 10, 20, ..., 100
+    assert metrics.mean_flip_rate({**flips, "speckle_noise": 0.9}, alexnet) == pytest.approx(55.0)
+    assert metrics.mean_flip_probability({**flips, "speckle_noise": 0.9}) == pytest.approx(5.5)
+    partial = {name: value for name, value in flips.items() if name != "tilt"}
+    assert metrics.mean_flip_rate(partial, alexnet) is None
+    assert metrics.mean_flip_probability({"speckle_noise": 0.9}) is None

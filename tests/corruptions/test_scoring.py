@@ -161,13 +161,26 @@ def test_flip_probability_per_perturbation_rule(tmp_path: Path, batch_size: int)
     assert model.training
 
 
-def test_difficulty_and_mfr(tmp_path: Path) -> None:
+def test_difficulty_and_flip_rates(tmp_path: Path) -> None:
     alexnet = {"gaussian_noise": 0.5, "rotate": 0.25}
     result = imagenet_p_flip(_model(), _imagenet_p(tmp_path), alexnet_fp=alexnet, difficulty=2, progress=False,
                              num_workers=0)
     assert result["flip_probability"] == pytest.approx({"gaussian_noise": 100 / 3, "rotate": 50.0})
     assert result["flip_rate"] == pytest.approx({"gaussian_noise": 200 / 3, "rotate": 200.0})
-    assert result["mfr"] == pytest.approx((200 / 3 + 200.0) / 2)
+    assert result["mfr"] is None  # 2 of the benchmark's 10 perturbations: no mFR
+
+
+def test_mfr_averages_the_benchmarks_ten_and_leaves_other_sequences_out(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    for name in names.PERTURBATIONS:
+        write_frames(root / name / "n01" / "a", STEADY)
+    write_frames(root / "rotate" / "n02" / "b", FLIP)  # rotate: 2 of the 6 consecutive pairs flip
+    write_frames(root / "speckle_noise" / "n01" / "a", FLIP)  # an extra of the release: 2 of 3 flip vs the first
+    alexnet = {**{name: 0.5 for name in names.PERTURBATIONS}, "speckle_noise": 0.5}
+    result = imagenet_p_flip(_model(), root, alexnet_fp=alexnet, progress=False, num_workers=0)
+    assert result["flip_rate"]["speckle_noise"] == pytest.approx(400 / 3)
+    assert result["mfr"] == pytest.approx(200 / 3 / 10)  # only rotate flips: FR (1/3) / 0.5, the other nine 0
+    assert result["mean_flip_probability"] == pytest.approx(100 / 3 / 10)
 
 
 def test_a_missing_alexnet_entry_fails_before_any_sequence_is_scored(tmp_path: Path) -> None:

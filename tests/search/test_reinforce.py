@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Sequence
 
@@ -102,6 +103,14 @@ def test_tiny_batches_join_the_batch_before_them(sizes: tuple[int, ...], merged:
     assert tuple(len(y) for _, y in out) == merged
     assert torch.equal(torch.cat([y for _, y in out]), torch.arange(sum(sizes)))  # every image, in order
     assert all(torch.equal(x[:, 0].long(), y) for x, y in out)
+
+
+def test_every_controller_setting_but_adams_betas_comes_from_the_search_config() -> None:
+    settings = controller_settings(load_config(overrides=["search.lr=0.01", "search.hidden_size=7",
+                                                          "search.temperature=5"]).search)
+    assert (settings.lr, settings.hidden_size, settings.temperature) == (0.01, 7, 5)
+    configurable = {f.name for f in dataclasses.fields(load_config().search)}
+    assert {f.name for f in dataclasses.fields(ControllerSettings)} - configurable == {"betas"}
 
 
 def test_search_baseline_option_is_validated_and_mapped() -> None:

@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader
 from ews.config import load_config
 from ews.run_dir import RunDir
 from ews.search import create_sampler
-from ews.search.compare import run_search, take_images
+from ews.data.subsets import take_images
+from ews.search.compare import run_search
 from ews.subnets import SubnetSpace
 from ews.trainer import Trainer, search_set
 

@@ -179,10 +179,18 @@ def _timing(report: Mapping[str, Any] | None, metrics: Sequence[Mapping[str, Any
     return [Heading("Timing"), Table(("", "value"), tuple(rows))]
 
 
-def evaluation_blocks(results: Mapping[str, Any], *, title: str) -> list[Block]:
-    """`eval.json` as tables: the summary, errors per corruption and severity, flip probabilities."""
-    from ..evaluate import SUMMARY_ROWS  # here: `ews.evaluate` imports the trainer, which imports this module
+# The summary metrics of `eval.json`, in report order: (label, key).
+SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
+    ("clean error (%)", "clean_error"), ("corruption error, 15 benchmark corruptions (%)", "corruption_error"),
+    ("corruption error, 4 extra corruptions (%)", "extra_corruption_error"), ("mCE (%)", "mce"),
+    ("relative mCE (%)", "relative_mce"), ("mean flip probability (%)", "mean_flip_probability"),
+    ("mFR (%)", "mfr"), ("PGD-20 error (%)", "pgd20_error"), ("AutoAttack error (%)", "autoattack_error"),
+)
 
+
+def evaluation_blocks(results: Mapping[str, Any], *, title: str) -> list[Block]:
+    """`eval.json` as tables (for `eval.md` and the run reports): the summary, errors per corruption
+    and severity, flip probabilities."""
     blocks: list[Block] = [Heading(title, 3)]
     rows = [(label, fmt(results[key])) for label, key in SUMMARY_ROWS if key in results]
     if "adv_examples" in results:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..attacks import model_mode
+from ..runtime import model_mode
 from ..errors import ConfigError
 from ..search.compare import QUANTILES
 from ..subnets import BRANCH, SHORTCUT, Subnet, unwrap, use_subnet

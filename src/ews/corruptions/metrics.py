@@ -136,8 +136,19 @@ def flip_rates(flips: Mapping[str, float], alexnet: Mapping[str, float]) -> dict
     return {name: 100.0 * value / alexnet[name] for name, value in flips.items()}
 
 
-def mean_flip_rate(flips: Mapping[str, float], alexnet: Mapping[str, float]) -> float:
-    """mFR (%): the mean of FR_p over the scored perturbations."""
-    if not flips:
-        raise ValueError("no flip probabilities to average")
-    return float(np.mean(list(flip_rates(flips, alexnet).values())))
+def mean_flip_rate(flips: Mapping[str, float], alexnet: Mapping[str, float]) -> float | None:
+    """mFR (%): the mean of FR_p over the benchmark's 10 perturbations; None unless all were scored.
+
+    Other sequences of the release (speckle_noise, gaussian_noise_2, ...) keep their own FR
+    but stay out of the mean, as a partial or widened mean is not the benchmark's mFR.
+    """
+    if any(name not in flips for name in names.PERTURBATIONS):
+        return None
+    rates = flip_rates({name: flips[name] for name in names.PERTURBATIONS}, alexnet)
+    return float(np.mean(list(rates.values())))
+
+
+def mean_flip_probability(flips: Mapping[str, float]) -> float | None:
+    """Mean flip probability (%) over the benchmark's perturbations that were scored; None if none was."""
+    scored = [100.0 * flips[name] for name in names.PERTURBATIONS if name in flips]
+    return float(np.mean(scored)) if scored else None

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
+from ..runtime import model_mode, module_device
 from . import metrics, names
 from .cifar_c import open_npy, read_cifar_c, severity_batches
 from .imagenet_c import Transform, default_transform, read_imagenet_c, severity_images
@@ -32,13 +33,8 @@ Errors = dict[str, dict[str, float]]  # corruption -> str(severity) -> error (%)
 @contextmanager
 def inference(model: nn.Module) -> Iterator[None]:
     """Eval mode (running BatchNorm statistics, no dropout) without autograd; the mode is restored on exit."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        model.train(was_training)
+    with model_mode(model, "eval"), torch.inference_mode():
+        yield
 
 
 def model_input(images: Tensor, *, device: torch.device) -> Tensor:
@@ -53,13 +49,6 @@ def model_input(images: Tensor, *, device: torch.device) -> Tensor:
 def predict(model: nn.Module, images: Tensor, *, device: torch.device) -> Tensor:
     """Top-1 class per image of a batch, (B,) on `device`: the one prediction step of every loop here."""
     return model(model_input(images, device=device)).argmax(1)
-
-
-def _device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    first = next(model.parameters(), None)
-    return torch.device("cpu") if first is None else first.device
 
 
 def _workers(num_workers: int | None) -> int:
@@ -118,7 +107,7 @@ def cifar_c_errors(
     """
     severities = names.check_severities(severities)
     data = read_cifar_c(folder)
-    device = _device(model, device)
+    device = module_device(model, device)
     labels = torch.from_numpy(data.labels).to(device)
     errors: Errors = {}
     total = len(data.files) * len(severities) * data.per_severity
@@ -171,7 +160,7 @@ def imagenet_c_errors(
     if clean_error is not None and not 0 <= clean_error <= 100:
         raise ConfigError(f"clean_error is a percentage in [0, 100], got {clean_error}")
     data = read_imagenet_c(root, severities=severities, classes=classes)
-    device = _device(model, device)
+    device = module_device(model, device)
     transform = default_transform() if transform is None else transform
     workers = _workers(num_workers)
     folders = [(name, severity) for name, by_severity in data.folders.items() for severity in by_severity]
@@ -248,7 +237,8 @@ def imagenet_p_flip(
     Noise perturbations compare every frame with the first; the others compare frames
     `difficulty` apart. `alexnet_fp` (a name -> probability mapping, or a JSON/YAML file
     of one) must cover every perturbation found; then `flip_rate` holds FR_p (%) and
-    `mfr` their mean, else both are None. `transform` maps a uint8 (T, 3, H, W) sequence
+    `mfr` their mean over the benchmark's 10 (None unless all 10 were found), else both
+    are None. `mean_flip_probability` averages the benchmark's perturbations found. `transform` maps a uint8 (T, 3, H, W) sequence
     to model input (default: frames as stored; the released frames are 224 x 224).
     """
     if difficulty < 1:
@@ -258,7 +248,7 @@ def imagenet_p_flip(
     if alexnet_fp is not None:
         table = read_alexnet_flips(alexnet_fp)
         check_alexnet_flips(table, data, source=alexnet_fp)
-    device = _device(model, device)
+    device = module_device(model, device)
     workers = _workers(num_workers)
     flips: dict[str, float] = {}
     total = sum(len(paths) for paths in data.sequences.values())
@@ -276,7 +266,7 @@ def imagenet_p_flip(
                 raise DataError(f"ImageNet-P {data.root / name}: {err}") from None
     return {
         "flip_probability": {name: 100.0 * value for name, value in flips.items()},
-        "mean_flip_probability": 100.0 * float(np.mean(list(flips.values()))),
+        "mean_flip_probability": metrics.mean_flip_probability(flips),
         "flip_rate": None if table is None else metrics.flip_rates(flips, table),
         "mfr": None if table is None else metrics.mean_flip_rate(flips, table),
         "difficulty": difficulty,

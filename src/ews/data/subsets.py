@@ -1,11 +1,12 @@
-"""Deterministic stratified subsets, given only the labels of a dataset."""
+"""Deterministic subsets: stratified ones given only the labels of a dataset, and the first N images of a stream."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+from torch import Tensor
 
 from ..errors import DataError
 
@@ -67,3 +68,15 @@ def stratified_fraction(labels: Sequence[int], fraction: float, *, seed: int) ->
         k = max(1, round(fraction * len(idx)))
         chosen.extend(int(i) for i in rng.choice(idx, size=k, replace=False))
     return sorted(chosen)
+
+
+def take_images(batches: Iterable[tuple[Tensor, Tensor]], n: int) -> list[tuple[Tensor, Tensor]]:
+    """The first `n` images of a stream of batches, as batches (RobustBench attacks the first N test images)."""
+    kept, seen = [], 0
+    for x, y in batches:
+        take = min(len(y), n - seen)
+        kept.append((x[:take], y[:take]))
+        seen += take
+        if seen >= n:
+            break
+    return kept

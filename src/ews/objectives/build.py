@@ -51,6 +51,13 @@ class Objective:
                        random_start="normal")
         return pgd(model, x, y, eps=a.eps, step_size=a.step_size, steps=a.steps, norm=a.norm)
 
+    def search_images(self, x: Tensor, x_adv: Tensor | None) -> Tensor:
+        """The images of this step a searching sampler scores subnets on: the adversarial ones in
+        adversarial modes (Sec. 3.4.1), the clean view of AugMix's (B, 3, C, H, W) views, else `x`."""
+        if x_adv is not None:
+            return x_adv
+        return x[:, 0] if self.mode == "augmix" else x
+
     def evaluation_attack(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """PGD-`eval_steps` with cross-entropy, uniform start: the attack early stopping selects on."""
         a = self.attack

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -20,18 +21,9 @@ STRATEGIES = ("controller", "random", "l1")
 
 
 def controller_settings(config: SearchConfig) -> ControllerSettings:
-    return ControllerSettings(
-        subnets_per_step=config.subnets_per_step,
-        lr=config.lr,
-        entropy_weight=config.entropy_weight,
-        baseline=config.baseline,
-        baseline_decay=config.baseline_decay,
-        grad_clip=config.grad_clip,
-        hidden_size=config.hidden_size,
-        embedding_size=config.embedding_size,
-        temperature=config.temperature,
-        tanh_constant=config.tanh_constant,
-    )
+    """The controller's settings from the `search:` section: every field the two share, matched by name."""
+    shared = {f.name for f in fields(ControllerSettings)} & {f.name for f in fields(config)}
+    return ControllerSettings(**{name: getattr(config, name) for name in shared})
 
 
 def create_sampler(config: SearchConfig, space: SubnetSpace, *, seed: int = 0) -> SubnetSampler:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from itertools import cycle, islice
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -18,18 +18,6 @@ from .base import SubnetSampler
 from .rewards import merge_small_batches, subnet_accuracies
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
-
-
-def take_images(batches: Iterable[tuple[Tensor, Tensor]], n: int) -> list[tuple[Tensor, Tensor]]:
-    """The first `n` images of a stream of batches, as batches."""
-    kept, seen = [], 0
-    for x, y in batches:
-        take = min(len(y), n - seen)
-        kept.append((x[:take], y[:take]))
-        seen += take
-        if seen >= n:
-            break
-    return kept
 
 
 def held_out_accuracies(model: nn.Module, subnets: Sequence[Subnet], batches: Sequence[tuple[Tensor, Tensor]]) -> Tensor:

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import distributed
+from ..runtime import model_mode
 from ..subnets import SharedStem, Subnet, use_subnet
 
 
@@ -19,12 +20,8 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
     The running statistics belong to the full network and do not fit a subnet's
     activations; `use_subnet` keeps them untouched, and dropout is off under a subnet.
     """
-    was_training = model.training
-    model.train()
-    try:
+    with model_mode(model, "train"):
         yield
-    finally:
-        model.train(was_training)
 
 
 @torch.no_grad()
