@@ -40,7 +40,7 @@ from ews.objectives import Objective
 from ews.precision import autocast, grad_scaler
 from ews.search import create_sampler
 from ews.subnets import Subnet, SubnetSpace, use_subnet
-from ews.trainer import train_one_epoch
+from ews.trainer import StepContext, train_one_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' masking oracle
 from tests.subnets.masking_oracle import masked_subnet  # noqa: E402
@@ -209,7 +209,7 @@ def search_section(name: str, args: argparse.Namespace, *, batch: int) -> float:
     bench = Bench(name, batch=batch, args=args)
     settings = SearchConfig()
     sampler = create_sampler(settings, bench.space, seed=0)
-    standard = Objective(mode="standard")
+    context = StepContext(device=bench.device, objective=Objective(mode="standard"), progress=False)
     ms = interleaved({
         "ews": lambda: bench.step(standard, sampler.sample(bench.generator)),
         "controller": lambda: sampler.update(bench.model, [(bench.x, bench.y)]),
@@ -239,10 +239,10 @@ def framework_section(args: argparse.Namespace) -> float:
     bench = Bench(args.demo_model, batch=args.demo_batch, args=args)
     batches = [(torch.rand_like(bench.x, device="cpu"), torch.randint(0, 10, (len(bench.y),)))
                for _ in range(args.framework_batches)]
-    standard = Objective(mode="standard")
+    context = StepContext(device=bench.device, objective=Objective(mode="standard"), progress=False)
     ms = interleaved({
-        "ews": lambda: train_one_epoch(bench.model, batches, bench.optimizer, device=bench.device, sampler=None,
-                                       generator=bench.generator, objective=standard, progress=False),
+        "ews": lambda: train_one_epoch(bench.model, batches, bench.optimizer, context, sampler=None,
+                                       generator=bench.generator),
         "plain": lambda: plain_epoch(bench.model, batches, bench.optimizer, bench.device),
     }, device=bench.device, warmup=1, steps=args.framework_rounds)
     ratio = ms["plain"] / ms["ews"]

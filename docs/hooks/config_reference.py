@@ -3,7 +3,9 @@
 The page `reference/config.md` holds a placeholder; this hook replaces it with one table
 per config section (key, type, default, meaning). Types and defaults come from the
 dataclasses themselves and meanings from the comment beside (or just above) each field
-in `src/ews/config.py`, so the page cannot fall behind the code. The few fields the
+in the file that defines its section (`src/ews/config.py`, or the layer that owns the
+section, such as `data.augmix` in `src/ews/data/augment.py`), so the page cannot fall
+behind the code. The few fields the
 source leaves uncommented get their meaning from `EXTRA_MEANINGS`; a test checks that
 every key has a meaning and that no entry there is stale.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 import io
 import tokenize
 import types
@@ -20,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDER = "<!-- config-reference -->"
-SOURCE = Path(__file__).resolve().parents[2] / "src" / "ews" / "config.py"
 
 # Sections without a class docstring, described here (a class docstring wins).
 SECTION_TEXT = {
@@ -85,20 +87,30 @@ def _comment_for(field: ast.AnnAssign, lines: list[str], comments: dict[int, str
     return text or " ".join(above)
 
 
-def _source_facts() -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
-    """From one parse of config.py, by (class, field): its comment, and its default's source text
-    where that is an expression such as `8 / 255`."""
-    source = SOURCE.read_text()
-    lines, comments = source.splitlines(), _comments(source)
+def _sections(cls: type) -> list[type]:
+    """`cls` and every config dataclass nested in it."""
+    found = [cls]
+    for hint in typing.get_type_hints(cls).values():
+        if dataclasses.is_dataclass(hint):
+            found += _sections(hint)
+    return found
+
+
+def _source_facts(sources: set[Path]) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+    """From one parse of each file defining a config section, by (class, field): its comment, and
+    its default's source text where that is an expression such as `8 / 255`."""
     meanings: dict[tuple[str, str], str] = {}
     expressions: dict[tuple[str, str], str] = {}
-    for node in ast.parse(source).body:
-        fields = [i for i in node.body if isinstance(i, ast.AnnAssign) and isinstance(i.target, ast.Name)] \
-            if isinstance(node, ast.ClassDef) else []
-        for item in fields:
-            meanings[(node.name, item.target.id)] = _comment_for(item, lines, comments)
-            if isinstance(item.value, ast.BinOp):
-                expressions[(node.name, item.target.id)] = ast.get_source_segment(source, item.value) or ""
+    for path in sorted(sources):
+        source = path.read_text()
+        lines, comments = source.splitlines(), _comments(source)
+        for node in ast.parse(source).body:
+            fields = [i for i in node.body if isinstance(i, ast.AnnAssign) and isinstance(i.target, ast.Name)] \
+                if isinstance(node, ast.ClassDef) else []
+            for item in fields:
+                meanings[(node.name, item.target.id)] = _comment_for(item, lines, comments)
+                if isinstance(item.value, ast.BinOp):
+                    expressions[(node.name, item.target.id)] = ast.get_source_segment(source, item.value) or ""
     return meanings, expressions
 
 
@@ -154,7 +166,8 @@ def _walk(instance: Any, prefix: str, comments: dict, sources: dict) -> tuple[li
 def _walk_config() -> tuple[list[Key], dict[str, str]]:
     from ews.config import Config
 
-    return _walk(Config(), "", *_source_facts())
+    sources = {Path(inspect.getsourcefile(cls) or "") for cls in _sections(Config)}
+    return _walk(Config(), "", *_source_facts(sources))
 
 
 def config_keys() -> list[Key]:

@@ -18,6 +18,7 @@ from .interrupts import TrainingInterrupted
 
 def _train(args: argparse.Namespace) -> int:
     from . import distributed
+    from .analysis.report import write_run_report
     from .config import load_config
     from .run_dir import RunDir
     from .run_lock import RunLock
@@ -43,6 +44,7 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         distributed.shutdown()
     if first_rank:
+        write_run_report(run.root)
         print(f"{config.method} {config.model.name} on {config.data.name}: clean error {report['clean_error']:.2f}% "
               f"after {report['epochs']} epochs ({report['train_seconds']:.1f}s); run folder {run.root}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import re
 import types
@@ -20,7 +21,12 @@ from typing import Any, Iterable
 
 import yaml
 
+from .data import DATASET_NAMES
+from .data.augment import AUGMENTATIONS, AUTOAUGMENT_POLICIES, AugMixConfig
 from .errors import ConfigError
+from .models import list_models
+from .search import BASELINES, STRATEGIES
+from .subnets import CHANNEL_MODES
 
 METHODS = ("vanilla", "dropout", "ews")
 SCHEDULES = ("step", "cosine")
@@ -32,19 +38,6 @@ TRAIN_MODES = ("standard", "at", "trades")
 NONFINITE_POLICIES = ("stop", "skip")
 NORMS = ("linf", "l2")
 PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-@dataclass
-class AugMixConfig:
-    """torchvision's AugMix (Hendrycks et al. 2020) and its Jensen-Shannon consistency loss."""
-
-    severity: int = 5  # 1..10, strength of each operation (the paper: 5)
-    width: int = 3  # augmentation chains mixed per image
-    depth: int = -1  # operations per chain; -1 draws 1..3
-    alpha: float = 1.0  # Dirichlet / Beta mixing parameter
-    all_ops: bool = True  # include the colour ops that overlap with the -C corruptions' families
-    jsd: bool = True  # train on (clean, augmix, augmix) views with the JSD consistency loss
-    jsd_weight: float = 12.0  # weight of the JSD term (AugMix's)
 
 
 @dataclass
@@ -316,32 +309,41 @@ def _ratio(key: str, value: float | None, *, optional: bool = False) -> None:
 
 
 def validate(config: Config) -> Config:
-    """Range and choice checks that types alone cannot express."""
-    from .data import DATASET_NAMES  # local: keeps `ews.config` importable without torch
-    from .data.augment import AUGMENTATIONS, AUTOAUGMENT_POLICIES
-    from .models import list_models
-    from .search import BASELINES, STRATEGIES
-    from .subnets import CHANNEL_MODES
-
+    """Range and choice checks that types alone cannot express, section by section, then across sections."""
     if not 0 <= config.seed < 2**63:  # numpy needs >= 0; torch overflows past 64 bits
         raise ConfigError(f"seed must be in [0, 2**63), got {config.seed!r}")
-    _choice("method", config.method, METHODS)
-    _choice("data.name", config.data.name, DATASET_NAMES)
-    _choice("model.name", config.model.name, list_models())
-    _choice("train.schedule", config.train.schedule, SCHEDULES)
-    _choice("ews.subnet_loss", config.ews.subnet_loss, SUBNET_LOSSES)
-    _choice("ews.channels", config.ews.channels, CHANNEL_MODES)
-    _choice("search.strategy", config.search.strategy, STRATEGIES)
-    _choice("search.schedule", config.search.schedule, SEARCH_SCHEDULES)
-    _choice("search.baseline", config.search.baseline, BASELINES)
+    for check in (_check_choices, _check_search, _check_data, _check_train, _check_ews, _check_adversarial,
+                  _check_combinations):
+        check(config)
+    return config
+
+
+def _check_choices(config: Config) -> None:
+    """Every key whose value names one of a fixed (or registered) set."""
+    choices = {
+        "method": METHODS, "data.name": DATASET_NAMES, "model.name": list_models(), "train.schedule": SCHEDULES,
+        "ews.subnet_loss": SUBNET_LOSSES, "ews.channels": CHANNEL_MODES, "search.strategy": STRATEGIES,
+        "search.schedule": SEARCH_SCHEDULES, "search.baseline": BASELINES, "data.augment": AUGMENTATIONS,
+        "data.autoaugment_policy": AUTOAUGMENT_POLICIES, "train.mode": TRAIN_MODES, "train.precision": PRECISIONS,
+        "train.on_nonfinite": NONFINITE_POLICIES, "adversarial.norm": NORMS,
+    }
+    for key, allowed in choices.items():
+        _choice(key, functools.reduce(getattr, key.split("."), config), allowed)
+
+
+def _positive(key: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{key} must be a positive number, got {value!r}")
+
+
+def _check_search(config: Config) -> None:
     s = config.search
     if not 0 < s.fraction <= 1:
         raise ConfigError(f"search.fraction must be in (0, 1], got {s.fraction!r}")
     for key in ("every_iterations", "passes", "batch_size", "subnets_per_step", "hidden_size", "embedding_size"):
         _at_least(f"search.{key}", getattr(s, key), 1)
     for key in ("lr", "grad_clip"):
-        if not (getattr(s, key) > 0 and math.isfinite(getattr(s, key))):
-            raise ConfigError(f"search.{key} must be a positive number, got {getattr(s, key)!r}")
+        _positive(f"search.{key}", getattr(s, key))
     _at_least("search.entropy_weight", s.entropy_weight, 0)
     if s.baseline == "leave-one-out" and s.subnets_per_step < 2:
         raise ConfigError(
@@ -353,10 +355,9 @@ def validate(config: Config) -> Config:
         value = getattr(s, key)
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise ConfigError(f"search.{key} must be a positive number or null, got {value!r}")
-    if s.strategy == "l1" and not s.before_training and config.method == "ews":
-        raise ConfigError("search.strategy l1 needs search.before_training: true (it has no subnet before a search)")
-    _choice("data.augment", config.data.augment, AUGMENTATIONS)
-    _choice("data.autoaugment_policy", config.data.autoaugment_policy, AUTOAUGMENT_POLICIES)
+
+
+def _check_data(config: Config) -> None:
     m = config.data.augmix
     if not 1 <= m.severity <= 10:
         raise ConfigError(f"data.augmix.severity must be in 1..10, got {m.severity!r}")
@@ -370,47 +371,41 @@ def validate(config: Config) -> Config:
         _at_least("data.limit", config.data.limit, 1)
     _at_least("data.num_workers", config.data.num_workers, 0)
     _at_least("data.val_images", config.data.val_images, 0)
-    if config.data.val_images and config.adversarial.val_images not in (0, config.data.val_images):
-        raise ConfigError(
-            f"adversarial.val_images ({config.adversarial.val_images}) must be 0 or equal data.val_images "
-            f"({config.data.val_images}): early stopping uses the validation split"
-        )
-    _at_least("train.epochs", config.train.epochs, 1)
-    _at_least("train.batch_size", config.train.batch_size, 1)
-    _at_least("train.eval_batch_size", config.train.eval_batch_size, 1)
-    if not (config.train.lr > 0 and math.isfinite(config.train.lr)):
-        raise ConfigError(f"train.lr must be a positive number, got {config.train.lr!r}")
-    _at_least("train.momentum", config.train.momentum, 0)
-    _at_least("train.weight_decay", config.train.weight_decay, 0)
-    _at_least("train.warmup_epochs", config.train.warmup_epochs, 0)
-    m = config.train.milestones
+
+
+def _check_train(config: Config) -> None:
+    t = config.train
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        _at_least(f"train.{key}", getattr(t, key), 1)
+    _positive("train.lr", t.lr)
+    for key in ("momentum", "weight_decay", "warmup_epochs", "max_skipped_steps"):
+        _at_least(f"train.{key}", getattr(t, key), 0)
+    m = t.milestones
     if m and (m != sorted(set(m)) or m[0] < 1):
         raise ConfigError(f"train.milestones must be increasing epochs >= 1, got {m}")
-    if m and m[0] <= config.train.warmup_epochs:
-        raise ConfigError(
-            f"train.milestones must come after train.warmup_epochs ({config.train.warmup_epochs}), got {m}"
-        )
-    if config.train.warmup_epochs >= config.train.epochs and config.train.warmup_epochs:
-        raise ConfigError(
-            f"train.warmup_epochs must be < train.epochs ({config.train.epochs}), got {config.train.warmup_epochs}"
-        )
-    device = config.train.device
-    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if m and m[0] <= t.warmup_epochs:
+        raise ConfigError(f"train.milestones must come after train.warmup_epochs ({t.warmup_epochs}), got {m}")
+    if t.warmup_epochs >= t.epochs and t.warmup_epochs:
+        raise ConfigError(f"train.warmup_epochs must be < train.epochs ({t.epochs}), got {t.warmup_epochs}")
+    if not (t.device in ("auto", "cpu", "cuda") or (t.device.startswith("cuda:") and t.device[5:].isdigit())):
+        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}")
+    if not 0 <= t.label_smoothing < 1:
+        raise ConfigError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing!r}")
+    if not 0 <= config.dropout.rate < 1:
+        raise ConfigError(f"dropout.rate must be in [0, 1), got {config.dropout.rate!r}")
+
+
+def _check_ews(config: Config) -> None:
     if not (config.ews.lam >= 0 and math.isfinite(config.ews.lam)):
         raise ConfigError(f"ews.lam must be >= 0, got {config.ews.lam!r}")
     _ratio("ews.rho", config.ews.rho)
     _ratio("ews.rho_paths", config.ews.rho_paths, optional=True)
     _ratio("ews.rho_channels", config.ews.rho_channels, optional=True)
     _at_least("ews.K", config.ews.K, 1)
-    _choice("train.mode", config.train.mode, TRAIN_MODES)
-    _choice("train.precision", config.train.precision, PRECISIONS)
-    _choice("train.on_nonfinite", config.train.on_nonfinite, NONFINITE_POLICIES)
-    _at_least("train.max_skipped_steps", config.train.max_skipped_steps, 0)
-    if not 0 <= config.train.label_smoothing < 1:
-        raise ConfigError(f"train.label_smoothing must be in [0, 1), got {config.train.label_smoothing!r}")
+
+
+def _check_adversarial(config: Config) -> None:
     a = config.adversarial
-    _choice("adversarial.norm", a.norm, NORMS)
     for key in ("eps", "step_size", "trades_gamma"):
         if not (getattr(a, key) >= 0 and math.isfinite(getattr(a, key))):
             raise ConfigError(f"adversarial.{key} must be a number >= 0, got {getattr(a, key)!r}")
@@ -420,12 +415,20 @@ def validate(config: Config) -> Config:
         _at_least(f"adversarial.{key}", getattr(a, key), 1)
     for key in ("awp_warmup", "val_images"):
         _at_least(f"adversarial.{key}", getattr(a, key), 0)
+
+
+def _check_combinations(config: Config) -> None:
+    """Settings that are valid alone but not together."""
+    if config.search.strategy == "l1" and not config.search.before_training and config.method == "ews":
+        raise ConfigError("search.strategy l1 needs search.before_training: true (it has no subnet before a search)")
+    if config.data.val_images and config.adversarial.val_images not in (0, config.data.val_images):
+        raise ConfigError(
+            f"adversarial.val_images ({config.adversarial.val_images}) must be 0 or equal data.val_images "
+            f"({config.data.val_images}): early stopping uses the validation split"
+        )
     if config.train.awp and config.train.mode == "standard":
         raise ConfigError("train.awp needs an adversarial train.mode (at or trades), got train.mode standard")
     if config.train.mode != "standard" and config.data.augment == "augmix" and config.data.augmix.jsd:
         raise ConfigError(
             f"train.mode {config.train.mode} cannot be combined with AugMix's JSD views; set data.augmix.jsd=false"
         )
-    if not 0 <= config.dropout.rate < 1:
-        raise ConfigError(f"dropout.rate must be in [0, 1), got {config.dropout.rate!r}")
-    return config

@@ -13,7 +13,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import host_memory
 from .checkpoint import atomic_write_text, load_model_weights
-from .analysis.report import Heading, evaluation_blocks, to_markdown
 from .attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
 from .config import Config, load_config
+from .documents import Block, Heading, Paragraph, Table, fmt, to_markdown
 from .corruptions import names
 from .corruptions.cifar_c import read_cifar_c
 from .data import DatasetInfo, load
@@ -152,6 +152,45 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """Evaluate one checkpoint on its test (or held-out validation) split; write `eval.json` and `eval.md` into `out`."""
     out = Path(out)
+    _check_request(out, attacks=attacks, severities=severities, n_examples=n_examples, eps=eps, norm=norm,
+                   autoattack_version=autoattack_version, autoattack_attacks=autoattack_attacks,
+                   inputs={"--perturbations": perturbations, "--alexnet-fr": alexnet_fr})
+    torch_device = resolve_device(device)
+    host_memory.retain_for(torch_device.type)
+    trained = load_trained(checkpoint, device=torch_device, split=split)
+    batch = batch_size or trained.config.train.eval_batch_size
+    corruption_path = None
+    if corruptions is not None:
+        corruption_path = resolve_corruptions(corruptions, trained.config, cache=out, seed=seed, progress=progress,
+                                              split=split)
+        if corruption_layout(corruption_path) == "cifar":
+            read_cifar_c(corruption_path)  # every file checked before the first image is scored
+
+    results: dict[str, Any] = {"checkpoint": str(checkpoint), "dataset": trained.config.data.name,
+                               "model": trained.config.model.name, "method": trained.config.method, "split": split}
+    test_loader = DataLoader(trained.test_set, batch_size=batch)
+    results["clean_error"] = round(100.0 * (1.0 - evaluate(trained.model, test_loader, device=torch_device)), 4)
+    scoring = {"batch_size": batch, "device": torch_device, "progress": progress}
+    if corruption_path is not None:
+        results.update(_corruption_errors(trained.model, corruption_path, clean_error=results["clean_error"],
+                                          severities=severities, **scoring))
+    if perturbations is not None:
+        from .corruptions.scoring import imagenet_p_flip
+
+        results.update(imagenet_p_flip(trained.model, Path(perturbations), alexnet_fp=alexnet_fr, **scoring))
+    if attacks:
+        adv = _attack_errors(trained, out=out, attacks=attacks, n_examples=n_examples, eps=eps, norm=norm,
+                             version=autoattack_version, autoattack_attacks=autoattack_attacks, seed=seed, **scoring)
+        if adv["warnings"]:
+            results.setdefault("warnings", []).extend(adv["warnings"])
+        results.update({key: value for key, value in adv.items() if key != "warnings"})
+    return write_results(out, results)
+
+
+def _check_request(out: Path, *, attacks: Sequence[str], severities: Sequence[int], n_examples: int,
+                   eps: float | None, norm: str | None, autoattack_version: str,
+                   autoattack_attacks: Sequence[str] | None, inputs: dict[str, str | Path | None]) -> None:
+    """Every argument of `run_evaluation`, checked before a model is loaded."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
     _check_attacks(attacks)
@@ -163,61 +202,44 @@ def run_evaluation(
         raise ConfigError(f"--eps must be >= 0, got {eps}")
     if norm is not None and norm not in NORMS:
         raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, got {norm!r}")
-    for label, path in (("--perturbations", perturbations), ("--alexnet-fr", alexnet_fr)):
+    for label, path in inputs.items():
         if path is not None and not Path(path).exists():
             raise DataError(f"{label} {path} does not exist")
-    torch_device = resolve_device(device)
-    host_memory.retain_for(torch_device.type)
-    trained = load_trained(checkpoint, device=torch_device, split=split)
-    batch = batch_size or trained.config.train.eval_batch_size
-    corruption_path = None
-    if corruptions is not None:
-        corruption_path = resolve_corruptions(corruptions, trained.config, cache=out, seed=seed, progress=progress,
-                                              split=split)
-        layout = corruption_layout(corruption_path)
-        if layout == "cifar":
-            read_cifar_c(corruption_path)  # every file checked before the first image is scored
 
-    results: dict[str, Any] = {"checkpoint": str(checkpoint), "dataset": trained.config.data.name,
-                               "model": trained.config.model.name, "method": trained.config.method, "split": split}
-    test_loader = DataLoader(trained.test_set, batch_size=batch)
-    results["clean_error"] = round(100.0 * (1.0 - evaluate(trained.model, test_loader, device=torch_device)), 4)
-    if corruption_path is not None:
-        from .corruptions import scoring
 
-        if layout == "cifar":
-            results.update(scoring.cifar_c_errors(
-                trained.model, corruption_path, severities=severities, batch_size=batch, device=torch_device,
-                progress=progress))
-        else:
-            results.update(scoring.imagenet_c_errors(
-                trained.model, corruption_path, clean_error=results["clean_error"], severities=severities,
-                batch_size=batch, device=torch_device, progress=progress))
-        results["corruption_set"] = str(corruption_path)
-    if perturbations is not None:
-        from .corruptions import scoring
+def _corruption_errors(model: torch.nn.Module, path: Path, *, clean_error: float, severities: Sequence[int],
+                       batch_size: int, device: torch.device, progress: bool) -> dict[str, Any]:
+    """Errors on a CIFAR-10-C style set of .npy files, or mCE on an ImageNet-C style folder tree."""
+    from .corruptions import scoring
 
-        results.update(scoring.imagenet_p_flip(
-            trained.model, Path(perturbations), alexnet_fp=alexnet_fr, batch_size=batch, device=torch_device,
-            progress=progress))
-    if attacks:
-        from .attacks import adversarial_errors
+    if corruption_layout(path) == "cifar":
+        found = scoring.cifar_c_errors(model, path, severities=severities, batch_size=batch_size, device=device,
+                                       progress=progress)
+    else:
+        found = scoring.imagenet_c_errors(model, path, clean_error=clean_error, severities=severities,
+                                          batch_size=batch_size, device=device, progress=progress)
+    return {**found, "corruption_set": str(path)}
 
-        a = trained.config.adversarial
-        eps, norm = (a.eps if eps is None else eps), (norm or a.norm)
-        x, y = _first_images(trained.test_set, n_examples)
-        chosen = "" if autoattack_attacks is None else "-" + "+".join(autoattack_attacks)
-        state = out / "autoattack" / f"{autoattack_version}{chosen}-{norm}-eps{eps:.6g}-n{len(x)}-seed{seed}"
-        adv = adversarial_errors(
-            trained.model, x, y, attacks=tuple(attacks), eps=eps, norm=norm, batch_size=batch, device=torch_device,
-            state_dir=state if "autoattack" in attacks else None, seed=seed, version=autoattack_version,
-            autoattack_attacks=autoattack_attacks, progress=progress)
-        adv["adv_clean_error"] = adv.pop("clean_error")  # on the attacked images only
-        for message in adv.pop("warnings", []):
-            warnings.warn(message, stacklevel=2)
-            results.setdefault("warnings", []).append(message)
-        results.update(adv)
-    return write_results(out, results)
+
+def _attack_errors(trained: TrainedModel, *, out: Path, attacks: Sequence[str], n_examples: int, eps: float | None,
+                   norm: str | None, version: str, autoattack_attacks: Sequence[str] | None, seed: int,
+                   batch_size: int, device: torch.device, progress: bool) -> dict[str, Any]:
+    """PGD-20 / AutoAttack error on the first `n_examples` images; AutoAttack resumes from `out/autoattack/`."""
+    from .attacks import adversarial_errors
+
+    a = trained.config.adversarial
+    eps, norm = (a.eps if eps is None else eps), (norm or a.norm)
+    x, y = _first_images(trained.test_set, n_examples)
+    chosen = "" if autoattack_attacks is None else "-" + "+".join(autoattack_attacks)
+    state = out / "autoattack" / f"{version}{chosen}-{norm}-eps{eps:.6g}-n{len(x)}-seed{seed}"
+    adv = adversarial_errors(
+        trained.model, x, y, attacks=tuple(attacks), eps=eps, norm=norm, batch_size=batch_size, device=device,
+        state_dir=state if "autoattack" in attacks else None, seed=seed, version=version,
+        autoattack_attacks=autoattack_attacks, progress=progress)
+    adv["adv_clean_error"] = adv.pop("clean_error")  # on the attacked images only
+    for message in adv["warnings"]:
+        warnings.warn(message, stacklevel=3)
+    return adv
 
 
 def write_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +258,41 @@ def write_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     atomic_write_text(path, json.dumps(merged, indent=2) + "\n")
     atomic_write_text(out / "eval.md", results_markdown(merged))
     return merged
+
+
+# The summary metrics of `eval.json`, in report order: (label, key).
+SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
+    ("clean error (%)", "clean_error"), ("corruption error, 15 benchmark corruptions (%)", "corruption_error"),
+    ("corruption error, 4 extra corruptions (%)", "extra_corruption_error"), ("mCE (%)", "mce"),
+    ("relative mCE (%)", "relative_mce"), ("mean flip probability (%)", "mean_flip_probability"),
+    ("mFR (%)", "mfr"), ("PGD-20 error (%)", "pgd20_error"), ("AutoAttack error (%)", "autoattack_error"),
+)
+
+
+def evaluation_blocks(results: Mapping[str, Any], *, title: str) -> list[Block]:
+    """`eval.json` as tables (for `eval.md` and the run reports): the summary, errors per corruption
+    and severity, flip probabilities."""
+    blocks: list[Block] = [Heading(title, 3)]
+    rows = [(label, fmt(results[key])) for label, key in SUMMARY_ROWS if key in results]
+    if "adv_examples" in results:
+        rows.append((f"clean error on the {results['adv_examples']} attacked images (%)",
+                     fmt(results.get("adv_clean_error"))))
+    blocks.append(Table(("metric", "value"), tuple(rows)))
+    per = results.get("corruptions")
+    if per:
+        severities = sorted({s for errors in per.values() for s in errors}, key=int)
+        table = tuple(
+            (name, *(fmt(errors.get(s)) for s in severities), fmt(sum(errors.values()) / len(errors)))
+            for name, errors in per.items()
+        )
+        blocks += [Paragraph("Error (%) per corruption and severity:"),
+                   Table(("corruption", *(f"severity {s}" for s in severities), "mean"), table)]
+    flips = results.get("flip_probability")
+    if flips:
+        blocks += [Paragraph("ImageNet-P flip probability (%):"),
+                   Table(("perturbation", "flip probability"), tuple((k, fmt(v)) for k, v in flips.items()))]
+    blocks += [Paragraph(f"Warning: {message}") for message in results.get("warnings", [])]
+    return blocks
 
 
 def results_markdown(results: dict[str, Any]) -> str:

@@ -23,8 +23,6 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from . import __version__, distributed, host_memory
-from .analysis.report import write_run_report
-from .analysis.tensorboard import with_tensorboard
 from .checkpoint import load_checkpoint, save_checkpoint, state_dict_mismatch
 from .config import Config, dump_config
 from .data import DatasetInfo, load
@@ -34,7 +32,7 @@ from .epoch_state import EpochProgress, ResumePoint, skip_batches
 from .errors import CheckpointError, ConfigError, DivergenceError
 from .interrupts import StopFlag, TrainingInterrupted, stop_on_signals
 from .models import create
-from .objectives import Objective, build_objective
+from .objectives import Objective, StepLosses, build_objective
 from .precision import autocast, grad_scaler, to_device
 from .provenance import collect as collect_provenance
 from .run_dir import RunDir
@@ -42,6 +40,7 @@ from .run_lock import RunLock
 from .runtime import model_mode
 from .search import SearchStats, SubnetSampler, create_sampler
 from .subnets import SubnetSpace
+from .tensorboard_log import with_tensorboard
 
 
 def resolve_device(name: str) -> torch.device:
@@ -148,107 +147,163 @@ def search_summary(searches: list[SearchStats]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """What every training step of a run shares, set once per run (the epoch's own inputs are arguments).
+
+    `precision` autocasts attacks and losses; `scaler` scales fp16 losses. With
+    `search_every = N` a searching sampler is updated on the current batch (adversarial
+    images in adversarial modes) every N training steps: the authors' code's schedule.
+    Non-finite losses are handled as `on_nonfinite` says (see `divergence.NonFiniteGuard`).
+    """
+
+    device: torch.device
+    objective: Objective
+    precision: str = "fp32"
+    scaler: torch.amp.GradScaler | None = None
+    channels_last: bool = False
+    search_every: int | None = None
+    on_nonfinite: str = "stop"
+    max_skipped_steps: int = 0
+    progress: bool = True
+
+
+class _EpochSums:
+    """The epoch's loss, subnet loss and accuracy counts, kept on the device (the host reads them for the bar)."""
+
+    def __init__(self, carry: EpochProgress, device: torch.device) -> None:
+        if distributed.rank() > 0:  # an interrupted epoch's totals were summed over ranks and are held by rank 0
+            carry = dataclasses.replace(carry, loss_sum=0.0, subnet_loss_sum=0.0, correct=0, seen=0)
+        self.device = device
+        self.loss = torch.tensor(carry.loss_sum, device=device)
+        self.subnet = torch.tensor(carry.subnet_loss_sum, device=device)
+        self.correct = torch.tensor(carry.correct, device=device, dtype=torch.long)
+        self.seen = carry.seen
+
+    def add(self, losses: StepLosses, y: Tensor) -> None:
+        self.loss += losses.base * len(y)
+        if losses.subnet is not None:
+            self.subnet += losses.subnet * len(y)
+        self.correct += (losses.logits.argmax(1) == y).sum()
+        self.seen += len(y)
+
+    def postfix(self) -> dict[str, str]:
+        return {"loss": f"{self.loss.item() / self.seen:.3f}", "acc": f"{self.correct.item() / self.seen:.3f}"}
+
+    def over_ranks(self) -> list[float]:
+        """loss, subnet loss, correct, seen: added over every rank."""
+        sums = torch.stack([self.loss.double(), self.subnet.double(), self.correct.double(),
+                            torch.tensor(self.seen, device=self.device)])
+        return distributed.sum_across_ranks(sums).tolist()
+
+
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, context: StepContext, x: Tensor, y: Tensor, *,
+                subnet_source: tuple[SubnetSampler | None, torch.Generator], search_now: bool,
+                awp_gamma: float | None, searches: list[SearchStats]) -> StepLosses:
+    """Attack (adversarial modes), search (when due), sample a subnet, back-propagate the objective.
+
+    The optimiser step is the caller's, as the divergence guard may drop it.
+    """
+    plain, objective = distributed.without_ddp(model), context.objective
+    sampler, generator = subnet_source
+    with autocast(context.device, context.precision):
+        x_adv = objective.adversarial_examples(plain, x, y)
+    if search_now:
+        searches.append(sampler.update(plain, [(objective.search_images(x, x_adv), y)]))
+    subnet = None if sampler is None else sampler.sample(generator)
+    with objective.perturbed(plain, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
+        with autocast(context.device, context.precision):
+            losses = objective.losses(model, x, x_adv, y, subnet=subnet)
+        optimizer.zero_grad(set_to_none=True)
+        context.scaler.scale(losses.total).backward()
+    return losses
+
+
+def _stop_requested(stop: StopFlag | None, step: int, device: torch.device) -> bool:
+    """A signal asked to stop; under DDP every rank agrees every CHECK_EVERY steps, so all stop after one step."""
+    requested = bool(stop)
+    if distributed.active():
+        requested = (step + 1) % CHECK_EVERY == 0 and distributed.any_rank(requested, device)
+    return requested
+
+
 def train_one_epoch(
     model: nn.Module,
-    loader: DataLoader,
+    loader: Iterable[tuple[Tensor, Tensor]],
     optimizer: torch.optim.Optimizer,
+    context: StepContext,
     *,
-    device: torch.device,
     sampler: SubnetSampler | None,
     generator: torch.Generator,
-    objective: Objective,
     awp_gamma: float | None = None,
     desc: str = "train",
-    progress: bool = True,
-    search_every: int | None = None,
     first_step: int = 0,
-    precision: str = "fp32",
-    scaler: torch.amp.GradScaler | None = None,
-    channels_last: bool = False,
     carry: EpochProgress | None = None,
     total: int | None = None,
     stop: StopFlag | None = None,
-    on_nonfinite: str = "stop",
-    max_skipped_steps: int = 0,
 ) -> EpochStats:
     """One pass over `loader`; one subnet per step when a sampler is given (paper Sec. 3.3).
 
     Each step: adversarial examples of the full network (adversarial modes), then the
     objective on the weights (perturbed by AWP when `awp_gamma` is set, restored before
-    the optimiser step). With `search_every = N` a searching sampler is updated on the
-    current batch (adversarial images in adversarial modes) every N training steps
-    (counted from `first_step`): the authors' code's schedule.
-    Running sums stay on the device; the host reads them only for the progress bar.
+    the optimiser step); iteration-scheduled searches count steps from `first_step`.
     Under DDP `model` is the DDP wrapper (used for the loss only); attacks, AWP and the
     search run on the module inside, and the epoch's sums are added over ranks.
-    `precision` autocasts attacks and losses; `scaler` scales fp16 losses.
     `carry` continues an epoch interrupted after `carry.steps` steps (`loader` then yields
     the remaining batches; `total` is the epoch's length for the bar). A set `stop` ends
-    the epoch after the current step, returning its totals in `interrupted`. Non-finite
-    losses are handled as `on_nonfinite` says (see `divergence.NonFiniteGuard`).
+    the epoch after the current step, returning its totals in `interrupted`.
     """
-    plain = distributed.without_ddp(model)
-    scaler = scaler or grad_scaler(device, "fp32")
+    context = context if context.scaler else dataclasses.replace(context, scaler=grad_scaler(context.device, "fp32"))
     model.train()
     carry = carry or EpochProgress()
-    if distributed.rank() > 0:  # an interrupted epoch's totals were summed over ranks and are held by rank 0
-        carry = dataclasses.replace(carry, loss_sum=0.0, subnet_loss_sum=0.0, correct=0, seen=0)
     start = time.perf_counter() - carry.seconds
-    loss_sum = torch.tensor(carry.loss_sum, device=device)
-    sub_sum = torch.tensor(carry.subnet_loss_sum, device=device)
-    correct = torch.tensor(carry.correct, device=device, dtype=torch.long)
-    seen, steps, stopped = carry.seen, carry.steps, False
+    sums, steps, stopped = _EpochSums(carry, context.device), carry.steps, False
     searches: list[SearchStats] = list(carry.searches)
-    guard = NonFiniteGuard(model, policy=on_nonfinite, max_skipped=max_skipped_steps, device=device, skipped=carry.skipped)
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True, total=total, initial=steps)
+    guard = NonFiniteGuard(model, policy=context.on_nonfinite, max_skipped=context.max_skipped_steps,
+                           device=context.device, skipped=carry.skipped)
+    bar = tqdm(loader, desc=desc, leave=False, disable=not context.progress, dynamic_ncols=True, total=total,
+               initial=steps)
+    searching = bool(context.search_every) and sampler is not None and sampler.searches
     for step, (x, y) in enumerate(bar, start=steps):
         guard.before_step()
-        x, y = to_device(x, device, channels_last=channels_last), y.to(device, non_blocking=True)
-        with autocast(device, precision):
-            x_adv = objective.adversarial_examples(plain, x, y)
-        if search_every and sampler is not None and sampler.searches and (first_step + step) % search_every == 0:
-            searches.append(sampler.update(plain, [(objective.search_images(x, x_adv), y)]))
-        subnet = None if sampler is None else sampler.sample(generator)
-        with objective.perturbed(plain, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
-            with autocast(device, precision):
-                losses = objective.losses(model, x, x_adv, y, subnet=subnet)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses.total).backward()
+        x = to_device(x, context.device, channels_last=context.channels_last)
+        y = y.to(context.device, non_blocking=True)
+        losses = _train_step(model, optimizer, context, x, y, subnet_source=(sampler, generator), awp_gamma=awp_gamma,
+                             search_now=searching and (first_step + step) % context.search_every == 0,
+                             searches=searches)
         steps = step + 1
         if guard.drop(losses.total, step):
             optimizer.zero_grad(set_to_none=True)
         else:
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += losses.base * len(y)
-            if losses.subnet is not None:
-                sub_sum += losses.subnet * len(y)
-            correct += (losses.logits.argmax(1) == y).sum()
-            seen += len(y)
-        if progress and step % 10 == 0 and seen:
-            bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+            context.scaler.step(optimizer)
+            context.scaler.update()
+            sums.add(losses, y)
+        if context.progress and step % 10 == 0 and sums.seen:
+            bar.set_postfix(sums.postfix())
         if guard.should_stop(step):
             break
-        requested = bool(stop)
-        if distributed.active():  # every rank must stop after the same step; agree every CHECK_EVERY steps
-            requested = (step + 1) % CHECK_EVERY == 0 and distributed.any_rank(requested, device)
-        if requested and (total is None or steps < total):  # after the last step the epoch ends as usual
-            stopped = True
+        if _stop_requested(stop, step, context.device) and (total is None or steps < total):
+            stopped = True  # after the last step the epoch ends as usual
             break
-    sums = torch.stack([loss_sum.double(), sub_sum.double(), correct.double(), torch.tensor(seen, device=device)])
-    totals = distributed.sum_across_ranks(sums).tolist()  # loss, subnet loss, correct, seen: all ranks
+    return _epoch_stats(sums.over_ranks(), steps=steps, stopped=stopped, guard=guard, searches=searches,
+                        subnets=sampler is not None, seconds=time.perf_counter() - start)
+
+
+def _epoch_stats(totals: list[float], *, steps: int, stopped: bool, guard: NonFiniteGuard,
+                 searches: list[SearchStats], subnets: bool, seconds: float) -> EpochStats:
+    """The epoch's means over all ranks, and the progress to resume from when a signal stopped it."""
     seen_all = max(totals[3], 1.0)
     interrupted = None
     if stopped:
         interrupted = EpochProgress(
             steps=steps, loss_sum=totals[0], subnet_loss_sum=totals[1], correct=int(totals[2]), seen=int(totals[3]),
-            skipped=guard.skipped, seconds=time.perf_counter() - start, searches=searches,
+            skipped=guard.skipped, seconds=seconds, searches=searches,
         )
     return EpochStats(
         train_loss=totals[0] / seen_all,
         train_accuracy=totals[2] / seen_all,
-        subnet_loss=None if sampler is None else totals[1] / seen_all,
-        seconds=time.perf_counter() - start,
+        subnet_loss=totals[1] / seen_all if subnets else None,
+        seconds=seconds,
         searches=searches,
         skipped_steps=guard.skipped,
         bad_step=guard.bad_step,
@@ -563,77 +618,93 @@ class Trainer:
         """Train to `train.epochs`, checkpointing each epoch; returns the final report."""
         config = self.config
         on_epoch_end = with_tensorboard(on_epoch_end, config.log, run.root)
-        if resume:
-            self.load_state(run.checkpoint)
-        main = distributed.is_main()  # under torchrun only rank 0 writes the run folder
-        if main:
-            run.start(dump_config(config), fresh=not resume)
-            run.record_provenance(collect_provenance(config, device=self.device, argv=command), resumed=resume)
-        if resume and main:
-            run.keep_metrics_through(self.epoch)
+        main = self._open(run, resume=resume, command=command)
         train_loader = self.loader(self.train_set, train=True)
         test_loader = self.loader(self.test_set, train=False)
+        context = self.step_context(progress=config.log.progress and main)
         total = config.train.epochs
-        iterations = config.search.schedule == "iterations"
         for epoch in range(self.epoch + 1, total + 1):
             lr = self.optimizer.param_groups[0]["lr"]
             resumed, self._resume_point = self._resume_point, None
             carry = resumed.progress if resumed else EpochProgress.opening([self.search()] if self.search_due(epoch) else [])
             if isinstance(train_loader.sampler, DistributedSampler):
                 train_loader.sampler.set_epoch(epoch)
-            batches = self._epoch_batches(train_loader, resumed)
             stats = train_one_epoch(
-                self.train_model, batches, self.optimizer, device=self.device, sampler=self.sampler,
-                generator=self.generators["subnet"], objective=self.objective, awp_gamma=self.awp_gamma(epoch),
-                desc=f"epoch {epoch}/{total}", progress=config.log.progress and main,
-                search_every=config.search.every_iterations if iterations else None,
-                first_step=(epoch - 1) * len(train_loader), precision=config.train.precision, scaler=self.scaler,
-                channels_last=config.train.channels_last, carry=carry, total=len(train_loader), stop=self._stop,
-                on_nonfinite=config.train.on_nonfinite, max_skipped_steps=config.train.max_skipped_steps,
+                self.train_model, self._epoch_batches(train_loader, resumed), self.optimizer, context,
+                sampler=self.sampler, generator=self.generators["subnet"], awp_gamma=self.awp_gamma(epoch),
+                desc=f"epoch {epoch}/{total}", first_step=(epoch - 1) * len(train_loader), carry=carry,
+                total=len(train_loader), stop=self._stop,
             )
-            searches = stats.searches
             self._check_finite(stats, epoch=epoch, steps=len(train_loader), run=run)
             if stats.interrupted is not None:
                 raise self._interrupt(run, epoch, stats.interrupted)
             self.scheduler.step()
             accuracy = evaluate(distributed.without_ddp(self.train_model), test_loader, device=self.device)
             self.epoch = epoch
-            line = {
-                "epoch": epoch, "lr": lr, "train_loss": stats.train_loss, "train_accuracy": stats.train_accuracy,
-                "subnet_loss": stats.subnet_loss, "test_accuracy": accuracy,
-                "seconds": stats.seconds,
-                **search_summary(searches),
-            }
-            if config.train.on_nonfinite == "skip":
-                line["skipped_steps"] = stats.skipped_steps
-                line["search_skipped_steps"] = sum(s.skipped_steps for s in searches)
-            if self.val_set is not None and config.adversarial.val_images:
-                line["val_robust_accuracy"] = self.robust_accuracy(self.val_set)
-                if line["val_robust_accuracy"] > self.best.get("robust_accuracy", -1.0):
-                    self.best = {"epoch": epoch, "robust_accuracy": line["val_robust_accuracy"]}
-                    self.save(run.root / "best.pt")
+            line = {"epoch": epoch, "lr": lr, **self._epoch_line(stats, accuracy, run)}
             if main:
                 run.append_metrics(line)  # before the checkpoint: a resume drops lines past its epoch
             self.save(run.checkpoint)
             if config.log.progress and main:
-                tqdm.write(
-                    f"epoch {epoch}/{total}  loss {stats.train_loss:.4f}  train acc {stats.train_accuracy:.4f}  "
-                    f"test acc {accuracy:.4f}  ({stats.seconds:.1f}s)"
-                )
+                tqdm.write(f"epoch {epoch}/{total}  loss {stats.train_loss:.4f}  train acc {stats.train_accuracy:.4f}  "
+                           f"test acc {accuracy:.4f}  ({stats.seconds:.1f}s)")
             if on_epoch_end is not None and main:
                 on_epoch_end(epoch, line)
             if distributed.any_rank(bool(self._stop), self.device) and epoch < total:
                 raise self._interrupt(run, epoch, None)
+        report = self._report(run, test_loader)
+        if main:
+            run.write_report(report)
+        return report
+
+    def step_context(self, *, progress: bool) -> StepContext:
+        """The run's per-step settings for `train_one_epoch`."""
+        t = self.config.train
+        every = self.config.search.every_iterations if self.config.search.schedule == "iterations" else None
+        return StepContext(device=self.device, objective=self.objective, precision=t.precision, scaler=self.scaler,
+                           channels_last=t.channels_last, search_every=every, on_nonfinite=t.on_nonfinite,
+                           max_skipped_steps=t.max_skipped_steps, progress=progress)
+
+    def _open(self, run: RunDir, *, resume: bool, command: list[str] | None) -> bool:
+        """Restore a resumed run and prepare its folder (rank 0 only, under torchrun); True on rank 0."""
+        if resume:
+            self.load_state(run.checkpoint)
+        main = distributed.is_main()
+        if main:
+            run.start(dump_config(self.config), fresh=not resume)
+            run.record_provenance(collect_provenance(self.config, device=self.device, argv=command), resumed=resume)
+            if resume:
+                run.keep_metrics_through(self.epoch)
+        return main
+
+    def _epoch_line(self, stats: EpochStats, accuracy: float, run: RunDir) -> dict[str, Any]:
+        """The metrics-log line of an epoch; with early stopping, also the robust accuracy that picks `best.pt`."""
+        line = {
+            "train_loss": stats.train_loss, "train_accuracy": stats.train_accuracy, "subnet_loss": stats.subnet_loss,
+            "test_accuracy": accuracy, "seconds": stats.seconds, **search_summary(stats.searches),
+        }
+        if self.config.train.on_nonfinite == "skip":
+            line["skipped_steps"] = stats.skipped_steps
+            line["search_skipped_steps"] = sum(s.skipped_steps for s in stats.searches)
+        if self.val_set is not None and self.config.adversarial.val_images:
+            line["val_robust_accuracy"] = self.robust_accuracy(self.val_set)
+            if line["val_robust_accuracy"] > self.best.get("robust_accuracy", -1.0):
+                self.best = {"epoch": self.epoch, "robust_accuracy": line["val_robust_accuracy"]}
+                self.save(run.root / "best.pt")
+        return line
+
+    def _report(self, run: RunDir, test_loader: DataLoader) -> dict[str, Any]:
+        """`report.json`: the final clean error and the run's facts."""
+        config = self.config
         metrics = run.read_metrics()
         final = metrics[-1]["test_accuracy"] if metrics else evaluate(self.model, test_loader, device=self.device)
-        seconds = sum(line["seconds"] for line in metrics)
         report = {
             "method": config.method,
             "model": config.model.name,
             "dataset": config.data.name,
             "epochs": self.epoch,
             "clean_error": round(100.0 * (1.0 - final), 4),
-            "train_seconds": round(seconds, 3),
+            "train_seconds": round(sum(line["seconds"] for line in metrics), 3),
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "mode": config.train.mode,
             "awp": config.train.awp,
@@ -641,7 +712,4 @@ class Trainer:
         if self.best:
             report["best_epoch"] = int(self.best["epoch"])
             report["best_val_robust_accuracy"] = round(self.best["robust_accuracy"], 6)
-        if main:
-            run.write_report(report)
-            write_run_report(run.root)
         return report

@@ -10,16 +10,16 @@ HTML embeds its PNGs as data URIs and loads nothing from the network.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from ..checkpoint import atomic_write_text
+from ..documents import Block, Code, Heading, Image, Paragraph, Table, fmt, to_html, to_markdown
+from ..evaluate import evaluation_blocks
 from ..errors import UserError
 from ..run_dir import RunDir
 
@@ -27,97 +27,11 @@ METHOD_ORDER = ("vanilla", "dropout", "ews")
 AUGMENT_ORDER = ("none", "standard", "autoaugment", "augmix")
 
 
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    text: str
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class Image:
-    path: str  # relative to the report's folder
-    alt: str
-
-
-@dataclass(frozen=True)
-class Code:
-    text: str
-
-
-Block = Union[Heading, Paragraph, Table, Image, Code]
-
-
-def to_markdown(blocks: Iterable[Block]) -> str:
-    parts = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            parts.append(f"{'#' * block.level} {block.text}")
-        elif isinstance(block, Paragraph):
-            parts.append(block.text)
-        elif isinstance(block, Table):
-            lines = ["| " + " | ".join(block.header) + " |", "|" + "---|" * len(block.header)]
-            lines += ["| " + " | ".join(row) + " |" for row in block.rows]
-            parts.append("\n".join(lines))
-        elif isinstance(block, Image):
-            parts.append(f"![{block.alt}]({block.path})")
-        else:
-            parts.append(f"```yaml\n{block.text.rstrip()}\n```")
-    return "\n\n".join(parts) + "\n"
-
-
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-    "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-    "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-    "pre{background:#f6f6f6;padding:0.8em;overflow-x:auto;font-size:85%}"
-)
-
-
-def to_html(blocks: Iterable[Block], *, base: Path, title: str) -> str:
-    """A standalone page; images are read from `base` and embedded, so the file can be moved or mailed."""
-    body = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            body.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
-        elif isinstance(block, Paragraph):
-            body.append(f"<p>{html.escape(block.text)}</p>")
-        elif isinstance(block, Table):
-            head = "".join(f"<th>{html.escape(cell)}</th>" for cell in block.header)
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in block.rows)
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif isinstance(block, Image):
-            data = base64.b64encode((base / block.path).read_bytes()).decode("ascii")
-            body.append(f'<p><img src="data:image/png;base64,{data}" alt="{html.escape(block.alt)}"></p>')
-        else:
-            body.append(f"<pre>{html.escape(block.text)}</pre>")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{_STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
-
-
 def write_report(blocks: Sequence[Block], folder: Path, *, title: str) -> Path:
     """`report.md` and `report.html` in `folder`; returns the HTML path."""
     atomic_write_text(folder / "report.md", to_markdown(blocks))
     atomic_write_text(folder / "report.html", to_html(blocks, base=folder, title=title))
     return folder / "report.html"
-
-
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _read_json(path: Path) -> Any:
@@ -177,41 +91,6 @@ def _timing(report: Mapping[str, Any] | None, metrics: Sequence[Mapping[str, Any
         rows += [("search time (s)", fmt(search, 2)), ("controller steps", str(steps)),
                  ("search share of training time (%)", fmt(100.0 * search / total if total else 0.0, 1))]
     return [Heading("Timing"), Table(("", "value"), tuple(rows))]
-
-
-# The summary metrics of `eval.json`, in report order: (label, key).
-SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
-    ("clean error (%)", "clean_error"), ("corruption error, 15 benchmark corruptions (%)", "corruption_error"),
-    ("corruption error, 4 extra corruptions (%)", "extra_corruption_error"), ("mCE (%)", "mce"),
-    ("relative mCE (%)", "relative_mce"), ("mean flip probability (%)", "mean_flip_probability"),
-    ("mFR (%)", "mfr"), ("PGD-20 error (%)", "pgd20_error"), ("AutoAttack error (%)", "autoattack_error"),
-)
-
-
-def evaluation_blocks(results: Mapping[str, Any], *, title: str) -> list[Block]:
-    """`eval.json` as tables (for `eval.md` and the run reports): the summary, errors per corruption
-    and severity, flip probabilities."""
-    blocks: list[Block] = [Heading(title, 3)]
-    rows = [(label, fmt(results[key])) for label, key in SUMMARY_ROWS if key in results]
-    if "adv_examples" in results:
-        rows.append((f"clean error on the {results['adv_examples']} attacked images (%)",
-                     fmt(results.get("adv_clean_error"))))
-    blocks.append(Table(("metric", "value"), tuple(rows)))
-    per = results.get("corruptions")
-    if per:
-        severities = sorted({s for errors in per.values() for s in errors}, key=int)
-        table = tuple(
-            (name, *(fmt(errors.get(s)) for s in severities), fmt(sum(errors.values()) / len(errors)))
-            for name, errors in per.items()
-        )
-        blocks += [Paragraph("Error (%) per corruption and severity:"),
-                   Table(("corruption", *(f"severity {s}" for s in severities), "mean"), table)]
-    flips = results.get("flip_probability")
-    if flips:
-        blocks += [Paragraph("ImageNet-P flip probability (%):"),
-                   Table(("perturbation", "flip probability"), tuple((k, fmt(v)) for k, v in flips.items()))]
-    blocks += [Paragraph(f"Warning: {message}") for message in results.get("warnings", [])]
-    return blocks
 
 
 def analysis_blocks(folder: Path, base: Path) -> list[Block]:

@@ -180,6 +180,11 @@ def imagenet_c_errors(
                 wrong += (predict(model, x, device=device) != y.to(device, non_blocking=True)).sum()
                 bar.update(len(y))
             errors[name][str(severity)] = 100.0 * wrong.item() / len(images)
+    return _emit(_imagenet_c_scores(errors, severities, clean_error=clean_error))
+
+
+def _imagenet_c_scores(errors: Errors, severities: tuple[int, ...], *, clean_error: float | None) -> dict[str, Any]:
+    """The ImageNet-C summary of errors per corruption and severity: corruption error, CE and (relative) mCE."""
     result = _summary(errors, severities, scores="corruption_error and mCE")
     per = {name: list(by_severity.values()) for name, by_severity in errors.items()}
     result["ce"] = metrics.ce(per)
@@ -192,7 +197,7 @@ def imagenet_c_errors(
     result["relative_mce"] = None
     if complete and clean_error is not None:
         result["relative_mce"] = metrics.relative_mce(per, clean_error=clean_error)
-    return _emit(result)
+    return result
 
 
 def _flush(model: nn.Module, pending: list[Tensor], *, batch_size: int, device: torch.device) -> list[np.ndarray]:

@@ -27,7 +27,6 @@ from torchvision.transforms import v2
 from ..errors import DataError
 
 if TYPE_CHECKING:
-    from ..config import AugMixConfig
     from .datasets import DatasetInfo
 
 Transform = Callable[[Tensor], Tensor]
@@ -38,6 +37,23 @@ _POLICIES = {
     "svhn": v2.AutoAugmentPolicy.SVHN,
 }
 AUTOAUGMENT_POLICIES: tuple[str, ...] = ("auto", *_POLICIES)  # auto: imagenet for ImageNet folders, else cifar10
+
+
+@dataclass
+class AugMixConfig:
+    """torchvision's AugMix (Hendrycks et al. 2020) and its Jensen-Shannon consistency loss.
+
+    The `data.augmix` config section; defined here, with the augmentation it configures,
+    so the data layer never imports `ews.config` (which imports it from here).
+    """
+
+    severity: int = 5  # 1..10, strength of each operation (the paper: 5)
+    width: int = 3  # augmentation chains mixed per image
+    depth: int = -1  # operations per chain; -1 draws 1..3
+    alpha: float = 1.0  # Dirichlet / Beta mixing parameter
+    all_ops: bool = True  # include the colour ops that overlap with the -C corruptions' families
+    jsd: bool = True  # train on (clean, augmix, augmix) views with the JSD consistency loss
+    jsd_weight: float = 12.0  # weight of the JSD term (AugMix's)
 
 
 @dataclass(frozen=True)
@@ -139,9 +155,5 @@ def train_transform(
     defaults. With `augmix.jsd` the transform returns (3, C, H, W) views, else (C, H, W).
     """
     check_augment(augment, autoaugment_policy=autoaugment_policy)
-    if augmix is None:
-        from ..config import AugMixConfig  # local: data needs the config only for these defaults
-
-        augmix = AugMixConfig()
-    options = _Options(autoaugment_policy, augmix)
+    options = _Options(autoaugment_policy, AugMixConfig() if augmix is None else augmix)
     return _BUILDERS[augment](crop_and_flip(info) if geometry is None else geometry, info, options)

@@ -10,22 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision.transforms import v2
 
 from ..errors import DataError
-from .augment import Transform, check_augment, train_transform
+from .augment import AugMixConfig, Transform, check_augment, train_transform
 from .cifar import read_cifar
 from .digits import IMAGE_SIZE as DIGITS_SIZE
 from .digits import InMemoryImages, digits_split
 from .imagefolder import check_extra_folder, read_extra_folder, read_imagefolder
 from .subsets import stratified_limit
-
-if TYPE_CHECKING:
-    from ..config import AugMixConfig
 
 RGB = tuple[float, float, float]
 

@@ -43,6 +43,7 @@ def train(item: PlannedRun) -> dict[str, Any]:
     import json
 
     from ...trainer import Trainer
+    from ..report import write_run_report
 
     start = time.perf_counter()
     if item.run.finished:
@@ -50,6 +51,7 @@ def train(item: PlannedRun) -> dict[str, Any]:
     else:
         print(f"{item.name}: {'resuming' if item.run.started else 'training'} -> {item.run.root}", flush=True)
         Trainer(item.config).fit(item.run, resume=item.run.started, command=["ews", "sweep"])
+        write_run_report(item.run.root)
     report = json.loads(item.run.report.read_text())
     return {**report, "train_wall_seconds": round(time.perf_counter() - start, 3)}
 
