@@ -14,8 +14,8 @@ import json
 import tempfile
 
 from ews.config import load_config
-from ews.run_dir import RunDir
-from ews.trainer import Trainer
+from ews.runs.run_dir import RunDir
+from ews.training.trainer import Trainer
 
 
 def main() -> None:

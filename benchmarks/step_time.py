@@ -10,7 +10,7 @@ machine load hits all alike) and taking the median after warm-up:
 - adversarial: AT+EWS step / AT step with PGD-10;
 - search: controller search time / training time at K = 10, D_s = 10 %, C = 8, from the
   time of one controller step and of one EWS step (demo model and ResNet-18);
-- framework: throughput of `ews.trainer.train_one_epoch` / a plain PyTorch loop, same model.
+- framework: throughput of `ews.training.trainer.train_one_epoch` / a plain PyTorch loop, same model.
 
 Run from the project root (about 12 minutes on 2 CPU cores):
 
@@ -37,10 +37,10 @@ from ews import host_memory, models
 from ews.attacks import PGDSettings
 from ews.config import SearchConfig
 from ews.objectives import Objective
-from ews.precision import autocast, grad_scaler
+from ews.runtime.precision import autocast, grad_scaler
 from ews.search import create_sampler
 from ews.subnets import Subnet, SubnetSpace, use_subnet
-from ews.trainer import StepContext, train_one_epoch
+from ews.training.trainer import StepContext, train_one_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' masking oracle
 from tests.subnets.masking_oracle import masked_subnet  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ews.checkpoint import FORMAT_VERSION, load_checkpoint
+from ews.runs.checkpoint import FORMAT_VERSION, load_checkpoint
 from ews.cli import main
 
 from .data.fake_imagefolder import write_imagefolder

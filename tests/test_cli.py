@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ews import __version__
-from ews.checkpoint import load_checkpoint
+from ews.runs.checkpoint import load_checkpoint
 from ews.cli import main
 from ews.config import dump_config, load_config
 
@@ -174,6 +174,7 @@ def test_overwrite_removes_the_old_runs_evaluations_and_searches(finished_run: P
     assert code == 0, err
     assert not [name for name in old if (finished_run / name.split("/")[0]).exists()]  # no old run's results
     assert (finished_run / "notes.txt").is_file()  # what the user put there stays
+    assert "## Training curves" in (finished_run / "report.md").read_text()  # `ews train` writes the new report
 
 
 def test_resume_continues_to_more_epochs(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:

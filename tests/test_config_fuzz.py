@@ -96,7 +96,7 @@ def _nested(items: list[tuple[str, typing.Any]]) -> dict[str, typing.Any]:
 
 
 def _refused(capsys: pytest.CaptureFixture[str], out: Path, argv: list[str]) -> str:
-    with mock.patch("ews.trainer.Trainer", side_effect=AssertionError("training started on an invalid config")):
+    with mock.patch("ews.training.trainer.Trainer", side_effect=AssertionError("training started on an invalid config")):
         code = main(["train", "--out", str(out), *argv])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ews.checkpoint import load_checkpoint
+from ews.runs.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY = ROOT / "tests" / "distributed_entry.py"

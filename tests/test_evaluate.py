@@ -15,8 +15,8 @@ from ews.corruptions.generate import dataset_to_uint8, write_corrupted_set
 from ews.data import load
 from ews.errors import ConfigError, DataError, UserError
 from ews.evaluate import corruption_layout, load_trained, resolve_corruptions, run_evaluation
-from ews.run_dir import RunDir
-from ews.trainer import Trainer
+from ews.runs.run_dir import RunDir
+from ews.training.trainer import Trainer
 
 TINY = ["data.limit=100", "train.epochs=1", "log.progress=false", "model.options.width=4", "method=vanilla"]
 

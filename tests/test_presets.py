@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ews.config import load_config, read_yaml
-from ews.run_dir import RunDir
-from ews.trainer import Trainer
+from ews.runs.run_dir import RunDir
+from ews.training.trainer import Trainer
 
 from .conftest import TINY
 from .data.fake_cifar import write_cifar10

@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from ews.checkpoint import load_checkpoint, save_checkpoint
+from ews.runs.checkpoint import load_checkpoint, save_checkpoint
 from ews.cli import main
 from ews.config import load_config
 from ews.errors import DivergenceError, RunBusyError, WriteError
-from ews.interrupts import TrainingInterrupted
-from ews.run_dir import RunDir
-from ews.run_lock import RunLock
+from ews.runtime.interrupts import TrainingInterrupted
+from ews.runs.run_dir import RunDir
+from ews.runs.run_lock import RunLock
 from ews.search import ControllerSampler
-from ews.trainer import Trainer
+from ews.training.trainer import Trainer
 
 TINY = ["data.limit=160", "model.options.width=4", "train.epochs=3", "train.batch_size=32",
         "train.deterministic=true", "log.progress=false"]

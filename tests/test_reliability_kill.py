@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ews.checkpoint import load_checkpoint
+from ews.runs.checkpoint import load_checkpoint
 from ews.cli import main
 
 pytestmark = [

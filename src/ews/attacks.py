@@ -28,8 +28,8 @@ from pyautoattack import AutoAttack, checks
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .checkpoint import atomic_write_bytes, atomic_write_text
 from .errors import CheckpointError, ConfigError
+from .runs.checkpoint import atomic_write_bytes, atomic_write_text
 from .runtime import model_mode, module_device
 from .subnets import unwrap
 

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from . import distributed
 from .errors import ConfigError
+from .runtime import distributed
 from .subnets import unwrap
 
 DEFAULT_GAMMA = {"at": 1e-2, "trades": 5e-3}  # AWP's gamma per adversarial mode (Wu et al.; EWS authors' scripts)

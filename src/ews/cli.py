@@ -13,16 +13,16 @@ from typing import Sequence
 
 from . import __version__
 from .errors import ConfigError, UserError
-from .interrupts import TrainingInterrupted
+from .runtime.interrupts import TrainingInterrupted
 
 
 def _train(args: argparse.Namespace) -> int:
-    from . import distributed
+    from .runtime import distributed
     from .analysis.report import write_run_report
     from .config import load_config
-    from .run_dir import RunDir
-    from .run_lock import RunLock
-    from .trainer import Trainer
+    from .runs.run_dir import RunDir
+    from .runs.run_lock import RunLock
+    from .training.trainer import Trainer
 
     first_rank = distributed.launch_rank() == 0  # under torchrun the other ranks see rank 0's lock
     if args.out is not None and first_rank:
@@ -77,12 +77,12 @@ def _search(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from .checkpoint import atomic_write_text, load_checkpoint
+    from .runs.checkpoint import atomic_write_text, load_checkpoint
     from .config import load_config
     from .search import create_sampler
     from .data.subsets import take_images
     from .search.compare import run_search
-    from .trainer import Trainer, build_space, search_set
+    from .training.trainer import Trainer, build_space, search_set
 
     payload = load_checkpoint(args.checkpoint)
     # a checkpoint's config never downloads into its data.root (a foreign checkpoint names any path)
@@ -261,7 +261,7 @@ def _corrupt(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import export_checkpoint
+    from .training.export import export_checkpoint
 
     metadata = export_checkpoint(args.checkpoint, args.out, overwrite=args.overwrite)
     print(f"exported {metadata['model']} ({metadata['num_classes']} classes) weights from {args.checkpoint} "

@@ -15,12 +15,12 @@ from typing import Any, Sequence
 
 from .analysis.analyze import AnalysisSettings, run_analysis
 from .analysis.report import write_comparison_report, write_run_report
-from .checkpoint import atomic_write_text
 from .config import Config, dump_config, load_config
 from .corruptions import names
 from .evaluate import generated_c_set, run_evaluation
-from .run_dir import RunDir
-from .trainer import Trainer
+from .runs.checkpoint import atomic_write_text
+from .runs.run_dir import RunDir
+from .training.trainer import Trainer
 
 DEMO_METHODS = ("vanilla", "ews")
 DIGITS_TEST_IMAGES = 360

@@ -19,18 +19,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from . import host_memory
-from .checkpoint import atomic_write_text, load_model_weights
 from .attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
 from .config import Config, load_config
-from .documents import Block, Heading, Paragraph, Table, fmt, to_markdown
 from .corruptions import names
 from .corruptions.cifar_c import read_cifar_c
 from .data import DatasetInfo, load
 from .data.splits import evaluation_split
 from .data.subsets import take_images
 from .errors import ConfigError, DataError
-from .trainer import build_model, evaluate, resolve_device
+from .runs.checkpoint import atomic_write_text, load_model_weights
+from .runs.documents import Block, Heading, Paragraph, Table, fmt, to_markdown
+from .runtime import host_memory
+from .training.trainer import build_model, evaluate, resolve_device
 
 # Released -C sets found under data.root by name; other `<dataset>-c` names are generated.
 _RELEASED_C = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
@@ -53,7 +53,7 @@ def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Seq
 
     `test_set` is the run's test split, or with `split="val"` its held-out validation split.
     """
-    from .export import load_weights
+    from .training.export import load_weights
 
     checkpoint = Path(checkpoint)
     payload = load_weights(checkpoint, map_location=device)  # a checkpoint or a .safetensors export

@@ -8,16 +8,19 @@ from typing import Iterator
 import pytest
 import torch
 
+from ews.analysis.report import write_run_report
 from ews.config import load_config
-from ews.run_dir import RunDir
-from ews.trainer import Trainer
+from ews.runs.run_dir import RunDir
+from ews.training.trainer import Trainer
 
 TINY = ["data.limit=80", "model.options.width=4", "train.epochs=2", "train.batch_size=32", "log.progress=false",
         "train.eval_batch_size=64", "ews.K=1"]
 
 
 def train_run(folder: Path, method: str) -> Path:
+    """A trained run with its report, as `ews train` leaves it (the caller of `Trainer.fit` writes the report)."""
     Trainer(load_config(overrides=[*TINY, f"method={method}"])).fit(RunDir(folder))
+    write_run_report(folder)
     return folder
 
 

@@ -36,7 +36,7 @@ def _copy_with_eval(run: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_train_writes_a_report_with_curves(runs: dict[str, Path]) -> None:
+def test_run_report_shows_curves_timing_and_config(runs: dict[str, Path]) -> None:
     run = runs["ews"]
     text = (run / "report.md").read_text()
     for section in ("# Run report: ews", "## Training curves", "## Timing", "## Configuration"):

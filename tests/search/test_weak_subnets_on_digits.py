@@ -23,12 +23,12 @@ import pytest
 from torch.utils.data import DataLoader
 
 from ews.config import load_config
-from ews.run_dir import RunDir
+from ews.runs.run_dir import RunDir
 from ews.search import create_sampler
 from ews.data.subsets import take_images
 from ews.search.compare import run_search
 from ews.subnets import SubnetSpace
-from ews.trainer import Trainer, search_set
+from ews.training.trainer import Trainer, search_set
 
 ALPHA = 0.01
 Z_ALPHA = 2.326  # one-sided standard normal quantile at ALPHA

@@ -17,12 +17,12 @@ from typing import Any, Sequence
 
 import torch
 
-from ..checkpoint import atomic_write_text
 from ..errors import ConfigError, DataError
 from ..evaluate import TrainedModel, corruption_layout, load_trained, resolve_corruptions
+from ..runs.checkpoint import atomic_write_text
 from ..subnets import SubnetSpace
 from ..subnets.space import check_rho
-from ..trainer import resolve_device
+from ..training.trainer import resolve_device
 from . import figures
 from .inputs import (Images, check_kinds, corruptions_from_folder, evaluation_subset, generated_corruptions,
                      pgd_images, to_device)

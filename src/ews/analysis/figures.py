@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..checkpoint import atomic_write_bytes
+from ..runs.checkpoint import atomic_write_bytes
 
 COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 _KIND_TITLES = {"clean": "clean", "corrupted": "corrupted", "pgd": "PGD"}

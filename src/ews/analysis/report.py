@@ -17,11 +17,11 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from ..checkpoint import atomic_write_text
-from ..documents import Block, Code, Heading, Image, Paragraph, Table, fmt, to_html, to_markdown
-from ..evaluate import evaluation_blocks
 from ..errors import UserError
-from ..run_dir import RunDir
+from ..evaluate import evaluation_blocks
+from ..runs.checkpoint import atomic_write_text
+from ..runs.documents import Block, Code, Heading, Image, Paragraph, Table, fmt, to_html, to_markdown
+from ..runs.run_dir import RunDir
 
 METHOD_ORDER = ("vanilla", "dropout", "ews")
 AUGMENT_ORDER = ("none", "standard", "autoaugment", "augmix")

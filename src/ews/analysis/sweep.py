@@ -21,10 +21,10 @@ from typing import Any, Sequence
 
 import yaml
 
-from ..checkpoint import atomic_write_text
 from ..config import Config, load_config, parse_number
 from ..errors import ConfigError
-from ..run_dir import RunDir
+from ..runs.checkpoint import atomic_write_text
+from ..runs.run_dir import RunDir
 from . import figures
 from .study.runner import PlannedRun, run_all, train
 

@@ -9,8 +9,8 @@ from PIL import Image
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import default_loader, find_classes
 
-from ..checkpoint import first_line
 from ..errors import DataError
+from ..runs.checkpoint import first_line
 from .augment import Transform
 
 SPLITS = {True: "train", False: "val"}

@@ -8,8 +8,7 @@ from typing import Iterable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from .. import distributed
-from ..runtime import model_mode
+from ..runtime import distributed, model_mode
 from ..subnets import SharedStem, Subnet, use_subnet
 
 

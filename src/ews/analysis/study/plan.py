@@ -18,10 +18,10 @@ from typing import Any, Sequence
 
 import yaml
 
-from ...checkpoint import atomic_write_text
 from ...config import Config, load_config
 from ...errors import ConfigError, RunFolderError
-from ...run_dir import RunDir
+from ...runs.checkpoint import atomic_write_text
+from ...runs.run_dir import RunDir
 from .report import STUDY_JSON, write_study_report
 from .results import study_results
 from .runner import PlannedRun, run_all

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from ...checkpoint import atomic_write_text
+from ...runs.checkpoint import atomic_write_text
 from .. import figures
 from ..report import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
 from .stats import LEVEL

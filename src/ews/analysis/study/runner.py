@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 from ...config import Config, dump_config
 from ...errors import ConfigError, RunFolderError
-from ...run_dir import RunDir
+from ...runs.run_dir import RunDir
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def train(item: PlannedRun) -> dict[str, Any]:
     """Train (or resume) one run unless it is finished; returns its `report.json` plus the wall time spent."""
     import json
 
-    from ...trainer import Trainer
+    from ...training.trainer import Trainer
     from ..report import write_run_report
 
     start = time.perf_counter()

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any, Mapping
 
-from ...checkpoint import atomic_write_text
+from ...runs.checkpoint import atomic_write_text
 from .runner import PlannedRun, train
 from .spec import AnalysisSpec, EvaluationSpec
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from . import distributed
+from ..runtime import distributed
 
 CHECK_EVERY = 20  # steps between host reads of the device-side flag in `stop` mode
 

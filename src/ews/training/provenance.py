@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
-from .config import Config
+from .. import __version__
+from ..config import Config
 
 
 def git_revision(folder: Path | None = None) -> dict[str, Any] | None:

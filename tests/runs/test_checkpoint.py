@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ews.checkpoint import FORMAT_VERSION, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ews.runs.checkpoint import FORMAT_VERSION, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ews.errors import CheckpointError
 
 

@@ -12,9 +12,9 @@ from ews.attacks import adversarial_errors
 from ews.config import load_config
 from ews.data import load
 from ews.errors import CheckpointError
-from ews.run_dir import RunDir
+from ews.runs.run_dir import RunDir
 from ews.search import ControllerSampler
-from ews.trainer import Trainer, build_optimizer, build_scheduler
+from ews.training.trainer import Trainer, build_optimizer, build_scheduler
 
 
 def tiny_config(*extra: str):

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def launched_by_torchrun() -> bool:

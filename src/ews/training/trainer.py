@@ -22,31 +22,29 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from . import __version__, distributed, host_memory
-from .checkpoint import load_checkpoint, save_checkpoint, state_dict_mismatch
-from .config import Config, dump_config
-from .data import DatasetInfo, load
-from .data.splits import search_subset, validation_set, without_held_out
+from .. import __version__
+from ..config import Config, dump_config
+from ..data import DatasetInfo, load
+from ..data.splits import search_subset, validation_set, without_held_out
+from ..errors import CheckpointError, ConfigError, DivergenceError
+from ..models import create
+from ..objectives import Objective, StepLosses, build_objective
+from ..runs.checkpoint import load_checkpoint, save_checkpoint, state_dict_mismatch
+from ..runs.run_dir import RunDir
+from ..runs.run_lock import RunLock
+from ..runs.tensorboard_log import with_tensorboard
+from ..runtime import distributed, host_memory, model_mode
+from ..runtime.interrupts import StopFlag, TrainingInterrupted, stop_on_signals
+from ..runtime.precision import autocast, grad_scaler, to_device
+from ..search import SearchStats, SubnetSampler, create_sampler
+from ..subnets import SubnetSpace
 from .divergence import CHECK_EVERY, NonFiniteGuard
 from .epoch_state import EpochProgress, ResumePoint, skip_batches
-from .errors import CheckpointError, ConfigError, DivergenceError
-from .interrupts import StopFlag, TrainingInterrupted, stop_on_signals
-from .models import create
-from .objectives import Objective, StepLosses, build_objective
-from .precision import autocast, grad_scaler, to_device
 from .provenance import collect as collect_provenance
-from .run_dir import RunDir
-from .run_lock import RunLock
-from .runtime import model_mode
-from .search import SearchStats, SubnetSampler, create_sampler
-from .subnets import SubnetSpace
-from .tensorboard_log import with_tensorboard
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA when present; asking for CUDA on a machine without it is an error."""
-    from .errors import ConfigError
-
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():

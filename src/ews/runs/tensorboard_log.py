@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .distributed import is_main
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..runtime.distributed import is_main
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 

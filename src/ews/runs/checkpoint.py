@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError, WriteError
+from ..errors import CheckpointError, WriteError
 
 FORMAT_VERSION = 1
 _UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back

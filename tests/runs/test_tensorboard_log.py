@@ -9,7 +9,7 @@ import pytest
 
 from ews.cli import main
 
-from .conftest import TINY
+from ..analysis.conftest import TINY
 
 ARGS = [arg for item in [*TINY, "train.epochs=1", "data.limit=40", "method=vanilla", "log.tensorboard=true"]
         for arg in ("--set", item)]

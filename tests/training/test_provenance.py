@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ews import __version__
-from ews.checkpoint import load_checkpoint
+from ews.runs.checkpoint import load_checkpoint
 from ews.cli import main
 
 TINY = ["data.limit=120", "train.epochs=2", "log.progress=false", "model.options.width=4", "train.batch_size=32",

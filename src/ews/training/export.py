@@ -18,11 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
-from .checkpoint import atomic_write_bytes, first_line, load_checkpoint, load_model_weights
-from .config import Config, load_config
-from .data import DatasetInfo, load
-from .errors import CheckpointError, RunFolderError
+from .. import __version__
+from ..config import Config, load_config
+from ..data import DatasetInfo, load
+from ..errors import CheckpointError, RunFolderError
+from ..runs.checkpoint import atomic_write_bytes, first_line, load_checkpoint, load_model_weights
 
 FORMAT = "ews-weights/1"
 SUFFIX = ".safetensors"

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from ews import host_memory
-from ews.trainer import Trainer, resolve_device
+from ews.training.trainer import Trainer, resolve_device
 
-from .test_trainer import tiny_config
+from ..training.test_trainer import tiny_config
 
 
 @pytest.fixture

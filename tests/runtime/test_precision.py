@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from ews.checkpoint import load_checkpoint
+from ews.runs.checkpoint import load_checkpoint
 from ews.config import load_config
 from ews.objectives import Objective
-from ews.precision import autocast, grad_scaler, to_device
-from ews.run_dir import RunDir
+from ews.runtime.precision import autocast, grad_scaler, to_device
+from ews.runs.run_dir import RunDir
 from ews.subnets import SubnetSpace, shared_stem, use_subnet
-from ews.trainer import Trainer
+from ews.training.trainer import Trainer
 
-from .conftest import tiny_model
+from ..conftest import tiny_model
 
 
 def tiny(*extra: str):

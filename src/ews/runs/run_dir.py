@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunFolderError
 from .checkpoint import atomic_write_text
-from .errors import RunFolderError
 
 
 # What a run and the commands that default into its folder write: training, `ews eval` (eval/,

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import RunBusyError
+from ..errors import RunBusyError
 
 try:
     import fcntl

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from .errors import CheckpointError
-from .search import SearchStats
+from ..errors import CheckpointError
+from ..search import SearchStats
 
 
 @dataclass
