@@ -33,14 +33,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ews import host_memory, models
+from ews import models
+from ews.runtime import host_memory
 from ews.attacks import PGDSettings
 from ews.config import SearchConfig
 from ews.objectives import Objective
 from ews.runtime.precision import autocast, grad_scaler
 from ews.search import create_sampler
 from ews.subnets import Subnet, SubnetSpace, use_subnet
-from ews.training.trainer import StepContext, train_one_epoch
+from ews.training.loop import StepContext, train_one_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' masking oracle
 from tests.subnets.masking_oracle import masked_subnet  # noqa: E402
@@ -209,7 +210,7 @@ def search_section(name: str, args: argparse.Namespace, *, batch: int) -> float:
     bench = Bench(name, batch=batch, args=args)
     settings = SearchConfig()
     sampler = create_sampler(settings, bench.space, seed=0)
-    context = StepContext(device=bench.device, objective=Objective(mode="standard"), progress=False)
+    standard = Objective(mode="standard")
     ms = interleaved({
         "ews": lambda: bench.step(standard, sampler.sample(bench.generator)),
         "controller": lambda: sampler.update(bench.model, [(bench.x, bench.y)]),

@@ -66,7 +66,7 @@ def test_ews_train_nproc_runs_under_torchrun(tmp_path: Path) -> None:
 
 
 def test_global_batch_must_split_evenly_over_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ews import distributed
+    from ews.runtime import distributed
     from ews.errors import ConfigError
 
     monkeypatch.setattr(distributed, "world_size", lambda: 2)

@@ -82,7 +82,8 @@ def _search(args: argparse.Namespace) -> int:
     from .search import create_sampler
     from .data.subsets import take_images
     from .search.compare import run_search
-    from .training.trainer import Trainer, build_space, search_set
+    from .training.build import build_space, search_set
+    from .training.trainer import Trainer
 
     payload = load_checkpoint(args.checkpoint)
     # a checkpoint's config never downloads into its data.root (a foreign checkpoint names any path)

@@ -30,7 +30,9 @@ from .errors import ConfigError, DataError
 from .runs.checkpoint import atomic_write_text, load_model_weights
 from .runs.documents import Block, Heading, Paragraph, Table, fmt, to_markdown
 from .runtime import host_memory
-from .training.trainer import build_model, evaluate, resolve_device
+from .runtime.device import resolve_device
+from .training.build import build_model
+from .training.loop import evaluate
 
 # Released -C sets found under data.root by name; other `<dataset>-c` names are generated.
 _RELEASED_C = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}

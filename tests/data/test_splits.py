@@ -9,7 +9,8 @@ from ews.config import load_config
 from ews.data import labels_of, load
 from ews.data.splits import evaluation_split, search_subset, validation_set, without_held_out
 from ews.errors import ConfigError
-from ews.training.trainer import Trainer, search_set
+from ews.training.build import search_set
+from ews.training.trainer import Trainer
 
 BASE = ["data.limit=200", "model.options.width=4", "train.epochs=1", "log.progress=false"]
 

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from ews import host_memory
-from ews.training.trainer import Trainer, resolve_device
+from ews.runtime import host_memory
+from ews.runtime.device import resolve_device
+from ews.training.trainer import Trainer
 
 from ..training.test_trainer import tiny_config
 
@@ -23,7 +24,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_applied_on_glibc(clean_env: pytest.MonkeyPatch) -> None:
     # in a child process: the settings last for the process, and the test suite must keep its own malloc
-    code = "from ews import host_memory; print(host_memory.retain_freed_memory())"
+    code = "from ews.runtime import host_memory; print(host_memory.retain_freed_memory())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
 

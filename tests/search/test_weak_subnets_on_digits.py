@@ -28,7 +28,8 @@ from ews.search import create_sampler
 from ews.data.subsets import take_images
 from ews.search.compare import run_search
 from ews.subnets import SubnetSpace
-from ews.training.trainer import Trainer, search_set
+from ews.training.build import search_set
+from ews.training.trainer import Trainer
 
 ALPHA = 0.01
 Z_ALPHA = 2.326  # one-sided standard normal quantile at ALPHA

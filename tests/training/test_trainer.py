@@ -14,7 +14,8 @@ from ews.data import load
 from ews.errors import CheckpointError
 from ews.runs.run_dir import RunDir
 from ews.search import ControllerSampler
-from ews.training.trainer import Trainer, build_optimizer, build_scheduler
+from ews.training.build import build_optimizer, build_scheduler
+from ews.training.trainer import Trainer
 
 
 def tiny_config(*extra: str):

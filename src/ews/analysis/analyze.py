@@ -22,7 +22,7 @@ from ..evaluate import TrainedModel, corruption_layout, load_trained, resolve_co
 from ..runs.checkpoint import atomic_write_text
 from ..subnets import SubnetSpace
 from ..subnets.space import check_rho
-from ..training.trainer import resolve_device
+from ..runtime.device import resolve_device
 from . import figures
 from .inputs import (Images, check_kinds, corruptions_from_folder, evaluation_subset, generated_corruptions,
                      pgd_images, to_device)

@@ -21,7 +21,6 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import DataError
-from . import names
 from .metrics import report_order
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")

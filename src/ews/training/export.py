@@ -23,6 +23,7 @@ from ..config import Config, load_config
 from ..data import DatasetInfo, load
 from ..errors import CheckpointError, RunFolderError
 from ..runs.checkpoint import atomic_write_bytes, first_line, load_checkpoint, load_model_weights
+from .build import build_model
 
 FORMAT = "ews-weights/1"
 SUFFIX = ".safetensors"
@@ -118,8 +119,6 @@ def load_weights(path: str | Path, *, map_location: str | torch.device = "cpu") 
 
 def load_exported(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """The network of a `.safetensors` export, rebuilt from its metadata, in eval mode."""
-    from .trainer import build_model
-
     payload = read_exported(path, map_location=device)
     config = load_config(base=payload["config"])
     model = build_model(config, dataset_info(payload, config)).to(device)

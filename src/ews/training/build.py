@@ -1,0 +1,73 @@
+"""What a run is built from, given its config: model, subnet space, sampler, optimiser, schedule and D_s."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..config import Config
+from ..data import DatasetInfo
+from ..data.splits import search_subset
+from ..models import create
+from ..search import SubnetSampler, create_sampler
+from ..subnets import SubnetSpace
+
+
+def build_model(config: Config, info: DatasetInfo) -> nn.Module:
+    """The configured model, normalising with the dataset's statistics."""
+    options = dict(config.model.options)
+    if config.method == "dropout":
+        options["drop_rate"] = config.dropout.rate
+    return create(config.model.name, num_classes=info.num_classes, mean=info.mean, std=info.std, **options)
+
+
+def build_space(config: Config, model: nn.Module) -> SubnetSpace:
+    """The subnet space the `ews` section describes."""
+    e = config.ews
+    return SubnetSpace.from_model(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels)
+
+
+def build_sampler(config: Config, model: nn.Module) -> SubnetSampler | None:
+    """The weak-subnet sampler for `method: ews`; None for the other methods."""
+    if config.method != "ews":
+        return None
+    return create_sampler(config.search, build_space(config, model), seed=config.seed + 2)
+
+
+def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
+    t = config.train
+    return torch.optim.SGD(
+        model.parameters(), lr=t.lr, momentum=t.momentum, nesterov=t.nesterov and t.momentum > 0,
+        weight_decay=t.weight_decay,
+    )
+
+
+def step_milestones(config: Config) -> list[int]:
+    """Epochs (counted from the start, warm-up included) at which `step` divides the lr by 10.
+
+    The paper decays at 1/3 and 2/3 of *all* epochs (ImageNet: 60 and 120 of 180), so the default is
+    taken from `train.epochs`, never from the epochs left after warm-up; a decay never falls inside warm-up.
+    """
+    t = config.train
+    return t.milestones or sorted({max(t.warmup_epochs + 1, f * t.epochs // 3) for f in (1, 2)})
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: Config) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule: the paper's /10 at 1/3 and 2/3 of training, or cosine; optional warm-up."""
+    t = config.train
+    main_epochs = t.epochs - t.warmup_epochs
+    if t.schedule == "step":
+        milestones = [m - t.warmup_epochs for m in step_milestones(config)]
+        main = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    else:
+        main = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, main_epochs))
+    if not t.warmup_epochs:
+        return main
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / (t.warmup_epochs + 1), total_iters=t.warmup_epochs)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[t.warmup_epochs])
+
+
+def search_set(config: Config) -> Dataset:
+    """D_s: a fixed stratified `search.fraction` of the training images (never the validation split), unaugmented."""
+    return search_subset(config.data, config.val_images, config.search.fraction, seed=config.seed)
