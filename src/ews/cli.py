@@ -102,7 +102,7 @@ def _search(args: argparse.Namespace) -> int:
         search = dataclasses.replace(config.search, strategy=args.strategy)
         sampler = create_sampler(search, build_space(config, model), seed=args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    d_s = trainer.search_set if trainer.search_set is not None else search_set(config)
+    d_s = trainer.schedule.images if trainer.schedule.images is not None else search_set(config)
     search_loader = DataLoader(d_s, batch_size=config.search.batch_size, shuffle=True, generator=generator)
     held_out = take_images(DataLoader(trainer.test_set, batch_size=config.train.eval_batch_size), args.eval_images)
     result = run_search(

@@ -146,7 +146,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
 def test_search_runs_on_the_schedule_of_algorithm_1(tmp_path: Path, strategy: str) -> None:
     config = tiny_config("train.epochs=4", "ews.K=2", f"search.strategy={strategy}")
     trainer = Trainer(config)
-    assert [trainer.search_due(e) for e in range(1, 5)] == ([True, True, False, True] if strategy != "random" else [False] * 4)
+    assert [trainer.schedule.due(e) for e in range(1, 5)] == ([True, True, False, True] if strategy != "random" else [False] * 4)
     trainer.fit(RunDir(tmp_path / "run"))
     steps = [line["search_steps"] for line in RunDir(tmp_path / "run").read_metrics()]
     if strategy == "controller":
@@ -158,7 +158,7 @@ def test_search_runs_on_the_schedule_of_algorithm_1(tmp_path: Path, strategy: st
 def test_iterations_schedule_steps_the_controller_every_n_training_steps(tmp_path: Path) -> None:
     config = tiny_config("train.epochs=2", "search.schedule=iterations", "search.every_iterations=2")
     trainer = Trainer(config)
-    assert not trainer.search_due(1)
+    assert not trainer.schedule.due(1)
     trainer.fit(RunDir(tmp_path / "run"))
     # 160 training images / batch 32 = 5 steps per epoch: controller steps at global steps 0, 2, 4 | 6, 8
     assert [line["search_steps"] for line in RunDir(tmp_path / "run").read_metrics()] == [3, 2]
@@ -206,11 +206,11 @@ def test_early_stopping_holds_out_training_images_and_keeps_the_best_checkpoint(
 def test_adversarial_search_scores_subnets_on_attacked_images(on_adversarial: bool) -> None:
     trainer = Trainer(tiny_config("train.mode=at", "adversarial.steps=2",
                                   f"adversarial.search_on_adversarial={str(on_adversarial).lower()}"))
-    clean = {x.numpy().tobytes() for x, _ in trainer.search_set}
+    clean = {x.numpy().tobytes() for x, _ in trainer.schedule.images}
     scored: list[torch.Tensor] = []
     update = trainer.sampler.update
     trainer.sampler.update = lambda model, batches: update(model, (scored.append(x) or (x, y) for x, y in batches))
-    trainer.search()
+    trainer.schedule.run()
     images = [x.numpy().tobytes() for batch in scored for x in batch]
     assert len(images) == len(clean)
     # Sec. 3.4.1: vulnerable subnets are searched on PGD images of D_s, not on D_s itself

@@ -13,7 +13,7 @@ import dataclasses
 import signal
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -34,13 +34,13 @@ from ..runtime import distributed, host_memory, model_mode
 from ..runtime.device import resolve_device, set_kernel_determinism
 from ..runtime.interrupts import StopFlag, TrainingInterrupted, stop_on_signals
 from ..runtime.precision import grad_scaler
-from ..search import SearchStats
 from .build import build_model, build_optimizer, build_sampler, build_scheduler, build_space, search_set  # noqa: F401
 from .epoch_state import EpochProgress, ResumePoint, skip_batches
 from .loop import EpochStats, StepContext, evaluate, search_summary, train_one_epoch
 
 # The builders, the loop and `resolve_device` stay importable from here, where 0.1 defined them.
 from .provenance import collect as collect_provenance
+from .search_schedule import SearchSchedule
 
 
 def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -95,7 +95,8 @@ class Trainer:
             "subnet": torch.Generator().manual_seed(config.seed + 1),
             "search": torch.Generator().manual_seed(config.seed + 3),
         }
-        self.search_set = search_set(config) if self.sampler is not None and self.sampler.searches else None
+        self.schedule = SearchSchedule(config, self.sampler, model=self.model, objective=self.objective,
+                                       device=self.device, generator=self.generators["search"])
         self.epoch = 0  # epochs completed
         self.best: dict[str, float] = {}  # early stopping: {"epoch", "robust_accuracy"} of best.pt
         self._resume_point: ResumePoint | None = None  # set by a checkpoint written inside an epoch
@@ -136,33 +137,6 @@ class Trainer:
                 counts[1] += len(y)
         correct, total = distributed.sum_across_ranks(counts).tolist()
         return correct / max(total, 1)
-
-    def search_due(self, epoch: int) -> bool:
-        """Algorithm 1: search before every K-th epoch (and before the first, by default)."""
-        s = self.config.search
-        if self.search_set is None or s.schedule != "epochs":
-            return False
-        return (epoch == 1 and s.before_training) or epoch % self.config.ews.K == 0
-
-    def search(self) -> SearchStats:
-        """One search round: `search.passes` passes over D_s, one controller step per batch."""
-        s = self.config.search
-        loader = DataLoader(
-            self.search_set, batch_size=s.batch_size, shuffle=True, generator=self.generators["search"],
-            num_workers=self.config.data.num_workers, pin_memory=self.device.type == "cuda",
-        )
-        batches = (batch for _ in range(s.passes) for batch in loader)
-        if self.objective.adversarial and self.config.adversarial.search_on_adversarial:
-            batches = self._adversarial(batches)  # Sec. 3.4.1: vulnerable subnets on D_s'
-        stats = self.sampler.update(self.model, batches)
-        if distributed.active():  # rewards were summed over ranks; rank 0's state settles any rounding
-            self.sampler.load_state_dict(distributed.broadcast_object(self.sampler.state_dict()))
-        return stats
-
-    def _adversarial(self, batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
-        for x, y in batches:
-            x, y = x.to(self.device), y.to(self.device)
-            yield self.objective.adversarial_examples(self.model, x, y), y
 
     def loader(self, dataset: Dataset, *, train: bool) -> DataLoader:
         """Training batches (shuffled; under torchrun a `DistributedSampler` share) or evaluation batches.
@@ -345,7 +319,8 @@ class Trainer:
         for epoch in range(self.epoch + 1, total + 1):
             lr = self.optimizer.param_groups[0]["lr"]
             resumed, self._resume_point = self._resume_point, None
-            carry = resumed.progress if resumed else EpochProgress.opening([self.search()] if self.search_due(epoch) else [])
+            searches = [self.schedule.run()] if not resumed and self.schedule.due(epoch) else []
+            carry = resumed.progress if resumed else EpochProgress.opening(searches)
             if isinstance(train_loader.sampler, DistributedSampler):
                 train_loader.sampler.set_epoch(epoch)
             stats = train_one_epoch(
@@ -379,9 +354,9 @@ class Trainer:
     def step_context(self, *, progress: bool) -> StepContext:
         """The run's per-step settings for `train_one_epoch`."""
         t = self.config.train
-        every = self.config.search.every_iterations if self.config.search.schedule == "iterations" else None
         return StepContext(device=self.device, objective=self.objective, precision=t.precision, scaler=self.scaler,
-                           channels_last=t.channels_last, search_every=every, on_nonfinite=t.on_nonfinite,
+                           channels_last=t.channels_last, search_every=self.schedule.every_iterations,
+                           on_nonfinite=t.on_nonfinite,
                            max_skipped_steps=t.max_skipped_steps, progress=progress)
 
     def _open(self, run: RunDir, *, resume: bool, command: list[str] | None) -> bool:
