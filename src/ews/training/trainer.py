@@ -9,7 +9,6 @@ resumed from any epoch ends with the same weights as one never interrupted.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 from contextlib import nullcontext
 from pathlib import Path
@@ -20,13 +19,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from .. import __version__
 from ..config import Config, dump_config
 from ..data import load
 from ..data.splits import validation_set, without_held_out
 from ..errors import CheckpointError, DivergenceError
 from ..objectives import build_objective
-from ..runs.checkpoint import load_checkpoint, save_checkpoint, state_dict_mismatch
+from ..runs.checkpoint import load_checkpoint, save_checkpoint
 from ..runs.run_dir import RunDir
 from ..runs.run_lock import RunLock
 from ..runs.tensorboard_log import with_tensorboard
@@ -40,22 +38,8 @@ from .loop import EpochStats, StepContext, evaluate, search_summary, train_one_e
 
 # The builders, the loop and `resolve_device` stay importable from here, where 0.1 defined them.
 from .provenance import collect as collect_provenance
+from .run_state import RunState
 from .search_schedule import SearchSchedule
-
-
-def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), **{name: g.get_state() for name, g in generators.items()}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    for name, g in generators.items():
-        g.set_state(state[name])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -95,6 +79,8 @@ class Trainer:
             "subnet": torch.Generator().manual_seed(config.seed + 1),
             "search": torch.Generator().manual_seed(config.seed + 3),
         }
+        self.run_state = RunState(config, self.info, self.model, self.optimizer, self.scheduler, self.sampler,
+                                  self.scaler, self.generators)
         self.schedule = SearchSchedule(config, self.sampler, model=self.model, objective=self.objective,
                                        device=self.device, generator=self.generators["search"])
         self.epoch = 0  # epochs completed
@@ -162,20 +148,8 @@ class Trainer:
         )
 
     def state(self) -> dict[str, Any]:
-        return {
-            "ews_version": __version__,
-            "epoch": self.epoch,
-            "config": self.config.to_dict(),
-            "dataset": dataclasses.asdict(self.info),  # classes and normalisation: export needs no data
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "sampler": {} if self.sampler is None else self.sampler.state_dict(),
-            "rng": _rng_state(self.generators),
-            "rank_rng": distributed.gather_objects(torch.get_rng_state()) if distributed.active() else [],
-            "scaler": self.scaler.state_dict(),
-            "best": dict(self.best),
-        }
+        """The checkpoint's contents now (see `RunState`)."""
+        return self.run_state.payload(epoch=self.epoch, best=self.best)
 
     def save(self, path: Path, *, extra: dict[str, Any] | None = None) -> None:
         """Checkpoint to `path` (plus `extra` entries): every rank contributes its state, rank 0 writes."""
@@ -189,31 +163,8 @@ class Trainer:
         self.restore(load_checkpoint(path, map_location=self.device), path)
 
     def restore(self, payload: dict[str, Any], path: Path) -> None:
-        """Restore from an already loaded checkpoint `payload` (read from `path`)."""
-        saved = payload.get("config", {})
-        for section in ("model", "data"):
-            mine = getattr(self.config, section)
-            theirs = saved.get(section, {})
-            if theirs.get("name") != mine.name or (section == "model" and theirs.get("options") != mine.options):
-                raise CheckpointError(
-                    f"checkpoint {path} was made for {section} {theirs.get('name')!r} "
-                    f"{theirs.get('options', '')}, this run uses {mine.name!r}"
-                )
-        misfit = state_dict_mismatch(self.model, payload.get("model"))
-        if misfit is not None:
-            raise CheckpointError(f"checkpoint {path} does not fit this run: {misfit}")
-        try:
-            self.model.load_state_dict(payload["model"])
-            self.optimizer.load_state_dict(payload["optimizer"])
-            self.scheduler.load_state_dict(payload["scheduler"])
-            if self.sampler is not None:
-                self.sampler.load_state_dict(payload["sampler"])
-            _set_rng_state(payload["rng"], self.generators)
-            self._restore_rank_rng(payload.get("rank_rng", []))
-            if payload.get("scaler"):
-                self.scaler.load_state_dict(payload["scaler"])
-        except (KeyError, RuntimeError, ValueError) as err:
-            raise CheckpointError(f"checkpoint {path} does not fit this run: {str(err).splitlines()[0]}") from None
+        """Restore from an already loaded checkpoint `payload` (read from `path`), and where in training it stopped."""
+        self.run_state.restore(payload, path)
         self.epoch = int(payload["epoch"])
         self.best = dict(payload.get("best", {}))
         position = payload.get("progress")  # written by an interrupt between two steps
@@ -221,15 +172,6 @@ class Trainer:
         if self._resume_point is not None and self._resume_point.epoch != self.epoch + 1:
             raise CheckpointError(f"checkpoint {path} stops inside epoch {self._resume_point.epoch} "
                                   f"but records {self.epoch} finished epochs")
-
-    def _restore_rank_rng(self, states: list[Tensor]) -> None:
-        """Each rank's own global RNG when resuming with the same number of ranks; else fresh per-rank seeds."""
-        if not distributed.active():
-            return
-        if len(states) == distributed.world_size():
-            torch.set_rng_state(states[distributed.rank()])
-        else:
-            torch.manual_seed(self.config.seed + 1000 * (self.epoch + 1) + distributed.rank())
 
     def _epoch_batches(self, loader: DataLoader, resumed: ResumePoint | None) -> Iterator[Any]:
         """This epoch's batches, remembering the loader generator at the epoch start.
@@ -246,8 +188,8 @@ class Trainer:
         if resumed is None:
             return iter(loader)
         batches = skip_batches(loader, resumed.progress.steps)
-        _set_rng_state(resumed.rng, self.generators)
-        self._restore_rank_rng(resumed.rank_rng)
+        self.run_state.set_rng_state(resumed.rng)
+        self.run_state.restore_rank_rng(resumed.rank_rng, epoch=self.epoch)
         return batches
 
     def _check_finite(self, stats: EpochStats, *, epoch: int, steps: int, run: RunDir) -> None:
