@@ -23,8 +23,6 @@ MOVED = {
     "ews.run_dir": "ews.runs.run_dir",
     "ews.run_lock": "ews.runs.run_lock",
     "ews.provenance": "ews.training.provenance",
-    "ews.documents": "ews.runs.documents",
-    "ews.tensorboard_log": "ews.runs.tensorboard_log",
     "ews.trainer": "ews.training.trainer",
     "ews.epoch_state": "ews.training.epoch_state",
     "ews.divergence": "ews.training.divergence",

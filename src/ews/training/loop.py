@@ -98,13 +98,14 @@ class _EpochSums:
 
 
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, context: StepContext, x: Tensor, y: Tensor, *,
-                subnet_source: tuple[SubnetSampler | None, torch.Generator], search_now: bool,
+                plain: nn.Module, subnet_source: tuple[SubnetSampler | None, torch.Generator], search_now: bool,
                 awp_gamma: float | None, searches: list[SearchStats]) -> StepLosses:
     """Attack (adversarial modes), search (when due), sample a subnet, back-propagate the objective.
 
-    The optimiser step is the caller's, as the divergence guard may drop it.
+    `plain` is `model` without DDP (attacks, AWP and the search run on it). The optimiser
+    step is the caller's, as the divergence guard may drop it.
     """
-    plain, objective = distributed.without_ddp(model), context.objective
+    objective = context.objective
     sampler, generator = subnet_source
     with autocast(context.device, context.precision):
         x_adv = objective.adversarial_examples(plain, x, y)
@@ -164,11 +165,13 @@ def train_one_epoch(
     bar = tqdm(loader, desc=desc, leave=False, disable=not context.progress, dynamic_ncols=True, total=total,
                initial=steps)
     searching = bool(context.search_every) and sampler is not None and sampler.searches
+    plain = distributed.without_ddp(model)
     for step, (x, y) in enumerate(bar, start=steps):
         guard.before_step()
         x = to_device(x, context.device, channels_last=context.channels_last)
         y = y.to(context.device, non_blocking=True)
-        losses = _train_step(model, optimizer, context, x, y, subnet_source=(sampler, generator), awp_gamma=awp_gamma,
+        losses = _train_step(model, optimizer, context, x, y, plain=plain, subnet_source=(sampler, generator),
+                             awp_gamma=awp_gamma,
                              search_now=searching and (first_step + step) % context.search_every == 0,
                              searches=searches)
         steps = step + 1
