@@ -242,8 +242,7 @@ def framework_section(args: argparse.Namespace) -> float:
                for _ in range(args.framework_batches)]
     context = StepContext(device=bench.device, objective=Objective(mode="standard"), progress=False)
     ms = interleaved({
-        "ews": lambda: train_one_epoch(bench.model, batches, bench.optimizer, context, sampler=None,
-                                       generator=bench.generator),
+        "ews": lambda: train_one_epoch(bench.model, batches, bench.optimizer, context, enhancer=None),
         "plain": lambda: plain_epoch(bench.model, batches, bench.optimizer, bench.device),
     }, device=bench.device, warmup=1, steps=args.framework_rounds)
     ratio = ms["plain"] / ms["ews"]

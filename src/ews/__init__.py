@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from . import _moved, data, models, search, subnets  # noqa: E402
 from .config import Config, load_config  # noqa: E402
 from .errors import CheckpointError, ConfigError, DataError, RunFolderError, UserError  # noqa: E402
+from .method import EWS, EWSLoss  # noqa: E402
 from .subnets import Subnet, SubnetSpace, use_subnet  # noqa: E402
 
 _moved.install()
@@ -14,6 +15,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataError",
+    "EWS",
+    "EWSLoss",
     "RunFolderError",
     "Subnet",
     "SubnetSpace",

@@ -42,7 +42,7 @@ def test_leave_one_out_steps_ignore_the_reward_level_and_keep_no_state() -> None
 def _constant_accuracy(monkeypatch: pytest.MonkeyPatch, accuracy: list[float]) -> None:
     """Every subnet scores `accuracy[0]` on every batch (change the list between rounds)."""
 
-    def fake(model: nn.Module, subnets: Sequence[Subnet], x: Tensor, y: Tensor) -> Tensor:
+    def fake(model: nn.Module, subnets: Sequence[Subnet], x: Tensor, y: Tensor, **kw: bool) -> Tensor:
         return torch.full((len(subnets),), accuracy[0])
 
     monkeypatch.setattr(reinforce, "subnet_accuracies", fake)

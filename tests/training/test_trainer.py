@@ -170,7 +170,7 @@ def test_iterations_schedule_searches_on_the_clean_view_of_augmix_batches(tmp_pa
                                   "search.every_iterations=2"))
     shapes: list[tuple[int, ...]] = []
     update = trainer.sampler.update
-    trainer.sampler.update = lambda model, batches: update(model, (shapes.append(tuple(x.shape)) or (x, y) for x, y in batches))
+    trainer.sampler.update = lambda model, batches, **kw: update(model, (shapes.append(tuple(x.shape)) or (x, y) for x, y in batches), **kw)
     trainer.fit(RunDir(tmp_path / "run"))
     assert shapes == [(32, 3, 32, 32)] * 3  # steps 0, 2, 4 of 5; the clean view, not the (B, 3, C, H, W) views
 
@@ -209,7 +209,7 @@ def test_adversarial_search_scores_subnets_on_attacked_images(on_adversarial: bo
     clean = {x.numpy().tobytes() for x, _ in trainer.schedule.images}
     scored: list[torch.Tensor] = []
     update = trainer.sampler.update
-    trainer.sampler.update = lambda model, batches: update(model, (scored.append(x) or (x, y) for x, y in batches))
+    trainer.sampler.update = lambda model, batches, **kw: update(model, (scored.append(x) or (x, y) for x, y in batches), **kw)
     trainer.schedule.run()
     images = [x.numpy().tobytes() for batch in scored for x in batch]
     assert len(images) == len(clean)

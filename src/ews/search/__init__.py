@@ -26,15 +26,21 @@ def controller_settings(config: SearchConfig) -> ControllerSettings:
     return ControllerSettings(**{name: getattr(config, name) for name in shared})
 
 
-def create_sampler(config: SearchConfig, space: SubnetSpace, *, seed: int = 0) -> SubnetSampler:
-    """The sampler named by `search.strategy`."""
-    if config.strategy == "controller":
-        return ControllerSampler(space, controller_settings(config), seed=seed)
-    if config.strategy == "random":
+def make_sampler(strategy: str, space: SubnetSpace, settings: ControllerSettings | None = None, *,
+                 seed: int = 0) -> SubnetSampler:
+    """The sampler named `strategy`; `settings` configure the controller (default: the authors' values)."""
+    if strategy == "controller":
+        return ControllerSampler(space, settings or ControllerSettings(), seed=seed)
+    if strategy == "random":
         return RandomSampler(space)
-    if config.strategy == "l1":
+    if strategy == "l1":
         return L1NormSampler(space)
-    raise ConfigError(f"search.strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}")
+    raise ConfigError(f"search strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+
+
+def create_sampler(config: SearchConfig, space: SubnetSpace, *, seed: int = 0) -> SubnetSampler:
+    """The sampler the `search:` section names."""
+    return make_sampler(config.strategy, space, controller_settings(config), seed=seed)
 
 
 __all__ = [
@@ -50,5 +56,6 @@ __all__ = [
     "controller_settings",
     "create_sampler",
     "l1_weakest",
+    "make_sampler",
     "subnet_accuracies",
 ]

@@ -41,8 +41,13 @@ class SubnetSampler(ABC):
     def sample(self, generator: torch.Generator) -> Subnet:
         """The next subnet to enhance, drawn with `generator` (owned and checkpointed by the trainer)."""
 
-    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]]) -> SearchStats:
-        """Search for weak subnets of `model` on D_s; a no-op for strategies that do not search."""
+    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]], *,
+               batch_on_every_rank: bool = False) -> SearchStats:
+        """Search for weak subnets of `model` on D_s; a no-op for strategies that do not search.
+
+        Under torchrun the batches are each rank's own data, or, with `batch_on_every_rank`,
+        the same batches on every rank (see `subnet_accuracies`).
+        """
         return SearchStats(seconds=0.0, subnets_evaluated=0)
 
     def state_dict(self) -> dict[str, Any]:

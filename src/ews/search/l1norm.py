@@ -76,7 +76,8 @@ class L1NormSampler(SubnetSampler):
             raise RuntimeError("L1NormSampler.sample before any search: call update(model, ...) first")
         return self.subnet
 
-    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]]) -> SearchStats:
+    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]], *,
+               batch_on_every_rank: bool = False) -> SearchStats:
         start = time.perf_counter()
         self.subnet = l1_weakest(model, self.space)
         return SearchStats(seconds=time.perf_counter() - start, subnets_evaluated=0)

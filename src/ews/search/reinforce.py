@@ -140,7 +140,8 @@ class ControllerSampler(SubnetSampler):
             return leave_one_out_advantages(rewards)
         return rewards - (float(rewards.mean()) if self.baseline is None else self.baseline)
 
-    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]]) -> SearchStats:
+    def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]], *,
+               batch_on_every_rank: bool = False) -> SearchStats:
         """One search round: one controller step per search batch; reward = -(subnet accuracy on that batch).
 
         The moving-average baseline restarts here: the model trained for K epochs since
@@ -156,7 +157,8 @@ class ControllerSampler(SubnetSampler):
         results = []
         for x, y in merge_small_batches(search_batches):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            results.append(self.policy_step(lambda subnets: -subnet_accuracies(model, subnets, x, y)))
+            results.append(self.policy_step(
+                lambda subnets: -subnet_accuracies(model, subnets, x, y, batch_on_every_rank=batch_on_every_rank)))
         taken = [r for r in results if not r.skipped]
         n = max(len(taken), 1)
         return SearchStats(

@@ -24,15 +24,19 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
 
 
 @torch.no_grad()
-def subnet_accuracies(model: nn.Module, subnets: Sequence[Subnet], x: Tensor, y: Tensor) -> Tensor:
+def subnet_accuracies(model: nn.Module, subnets: Sequence[Subnet], x: Tensor, y: Tensor, *,
+                      batch_on_every_rank: bool = False) -> Tensor:
     """Accuracy of each subnet on the batch `(x, y)`, shape (len(subnets),), on the model's device.
 
     The stem (everything before the first residual block) is computed once for all
     subnets, inside a subnet context so BatchNorm running statistics stay untouched.
-    Under torchrun each rank scores its own share of the batch and the counts are summed
-    over ranks, so every rank sees the same rewards and takes the same controller step.
+    Under torchrun the counts are summed over ranks, so every rank sees the same rewards
+    and takes the same controller step: by default `(x, y)` is this rank's own data (a
+    `DistributedSampler` shard); with `batch_on_every_rank` every rank holds the same
+    batch and scores only its share of it.
     """
-    x, y = distributed.shard(x), distributed.shard(y)
+    if batch_on_every_rank:
+        x, y = distributed.shard(x), distributed.shard(y)
     correct = torch.zeros(len(subnets) + 1, device=y.device)
     correct[-1] = len(y)
     if len(y):

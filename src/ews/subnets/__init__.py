@@ -2,7 +2,7 @@
 
 from .execute import unwrap, use_subnet
 from .shared_stem import SharedStem
-from .space import BRANCH, CHANNEL_MODES, SHORTCUT, BlockChoice, BlockSpec, Subnet, SubnetSpace, kept_count
+from .space import BRANCH, CHANNEL_MODES, SHORTCUT, BlockChoice, BlockSpec, Subnet, SubnetSpace, check_rho, kept_count
 
 __all__ = [
     "BRANCH",
@@ -13,6 +13,7 @@ __all__ = [
     "BlockSpec",
     "Subnet",
     "SubnetSpace",
+    "check_rho",
     "kept_count",
     "unwrap",
     "use_subnet",

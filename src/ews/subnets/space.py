@@ -90,7 +90,10 @@ def residual_blocks(model: nn.Module) -> list[tuple[str, ResidualBlock]]:
     """The model's residual blocks in forward order (module registration order)."""
     blocks = [(name, m) for name, m in model.named_modules() if isinstance(m, ResidualBlock)]
     if not blocks:
-        raise ConfigError(f"model {type(model).__name__} has no ResidualBlock: it has no subnet space")
+        raise ConfigError(
+            f"model {type(model).__name__} has no ews ResidualBlock, so EWS cannot split it into subnets; use a model "
+            "from ews.models.create, or adapt a torchvision ResNet/Wide-ResNet/ResNeXt with ews.models.from_torchvision "
+            "or a timm ResNet with ews.models.from_timm")
     return blocks
 
 

@@ -1,4 +1,4 @@
-"""What a run is built from, given its config: model, subnet space, sampler, optimiser, schedule and D_s."""
+"""What a run is built from, given its config: model, subnet space, EWS, optimiser, schedule and D_s."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from ..config import Config
 from ..data import DatasetInfo
 from ..data.splits import search_subset
 from ..models import create
-from ..search import SubnetSampler, create_sampler
+from ..method import EWS
+from ..objectives import Objective
 from ..subnets import SubnetSpace
 
 
@@ -28,11 +29,11 @@ def build_space(config: Config, model: nn.Module) -> SubnetSpace:
     return SubnetSpace.from_model(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels)
 
 
-def build_sampler(config: Config, model: nn.Module) -> SubnetSampler | None:
-    """The weak-subnet sampler for `method: ews`; None for the other methods."""
+def build_ews(config: Config, model: nn.Module, objective: Objective) -> EWS | None:
+    """The method's state and steps for `method: ews` (sampler, subnet draws, search timing); None otherwise."""
     if config.method != "ews":
         return None
-    return create_sampler(config.search, build_space(config, model), seed=config.seed + 2)
+    return EWS.from_config(model, config, objective=objective)
 
 
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:

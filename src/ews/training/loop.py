@@ -14,11 +14,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..method import EWS
 from ..objectives import Objective, StepLosses
 from ..runtime import distributed, model_mode
 from ..runtime.interrupts import StopFlag
 from ..runtime.precision import autocast, grad_scaler, to_device
-from ..search import SearchStats, SubnetSampler
+from ..search import SearchStats
 from .divergence import CHECK_EVERY, NonFiniteGuard
 from .epoch_state import EpochProgress
 
@@ -51,10 +52,8 @@ def search_summary(searches: list[SearchStats]) -> dict[str, Any]:
 class StepContext:
     """What every training step of a run shares, set once per run (the epoch's own inputs are arguments).
 
-    `precision` autocasts attacks and losses; `scaler` scales fp16 losses. With
-    `search_every = N` a searching sampler is updated on the current batch (adversarial
-    images in adversarial modes) every N training steps: the authors' code's schedule.
-    Non-finite losses are handled as `on_nonfinite` says (see `divergence.NonFiniteGuard`).
+    `precision` autocasts attacks and losses; `scaler` scales fp16 losses. Non-finite
+    losses are handled as `on_nonfinite` says (see `divergence.NonFiniteGuard`).
     """
 
     device: torch.device
@@ -62,7 +61,6 @@ class StepContext:
     precision: str = "fp32"
     scaler: torch.amp.GradScaler | None = None
     channels_last: bool = False
-    search_every: int | None = None
     on_nonfinite: str = "stop"
     max_skipped_steps: int = 0
     progress: bool = True
@@ -98,23 +96,23 @@ class _EpochSums:
 
 
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, context: StepContext, x: Tensor, y: Tensor, *,
-                plain: nn.Module, subnet_source: tuple[SubnetSampler | None, torch.Generator], search_now: bool,
-                awp_gamma: float | None, searches: list[SearchStats]) -> StepLosses:
-    """Attack (adversarial modes), search (when due), sample a subnet, back-propagate the objective.
+                plain: nn.Module, enhancer: EWS | None, awp_gamma: float | None, searches: list[SearchStats]
+                ) -> StepLosses:
+    """Attack (adversarial modes), then the objective's loss (through `enhancer` for EWS), back-propagated.
 
-    `plain` is `model` without DDP (attacks, AWP and the search run on it). The optimiser
-    step is the caller's, as the divergence guard may drop it.
+    `plain` is `model` without DDP (attacks and AWP run on it). The optimiser step is the
+    caller's, as the divergence guard may drop it.
     """
     objective = context.objective
-    sampler, generator = subnet_source
     with autocast(context.device, context.precision):
         x_adv = objective.adversarial_examples(plain, x, y)
-    if search_now:
-        searches.append(sampler.update(plain, [(objective.search_images(x, x_adv), y)]))
-    subnet = None if sampler is None else sampler.sample(generator)
     with objective.perturbed(plain, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
         with autocast(context.device, context.precision):
-            losses = objective.losses(model, x, x_adv, y, subnet=subnet)
+            if enhancer is None:
+                losses = objective.losses(model, x, x_adv, y, subnet=None)
+            else:
+                losses = enhancer.loss(x, y, x_adv=x_adv, model=model)
+                searches.extend([losses.search] if losses.search is not None else [])
         optimizer.zero_grad(set_to_none=True)
         context.scaler.scale(losses.total).backward()
     return losses
@@ -134,8 +132,7 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     context: StepContext,
     *,
-    sampler: SubnetSampler | None,
-    generator: torch.Generator,
+    enhancer: EWS | None,
     awp_gamma: float | None = None,
     desc: str = "train",
     first_step: int = 0,
@@ -143,7 +140,7 @@ def train_one_epoch(
     total: int | None = None,
     stop: StopFlag | None = None,
 ) -> EpochStats:
-    """One pass over `loader`; one subnet per step when a sampler is given (paper Sec. 3.3).
+    """One pass over `loader`; with an `enhancer` (`ews.EWS`) one subnet per step (paper Sec. 3.3).
 
     Each step: adversarial examples of the full network (adversarial modes), then the
     objective on the weights (perturbed by AWP when `awp_gamma` is set, restored before
@@ -164,15 +161,14 @@ def train_one_epoch(
                            device=context.device, skipped=carry.skipped)
     bar = tqdm(loader, desc=desc, leave=False, disable=not context.progress, dynamic_ncols=True, total=total,
                initial=steps)
-    searching = bool(context.search_every) and sampler is not None and sampler.searches
+    if enhancer is not None:
+        enhancer.iteration = first_step + steps  # the run's step count, also after a resume
     plain = distributed.without_ddp(model)
     for step, (x, y) in enumerate(bar, start=steps):
         guard.before_step()
         x = to_device(x, context.device, channels_last=context.channels_last)
         y = y.to(context.device, non_blocking=True)
-        losses = _train_step(model, optimizer, context, x, y, plain=plain, subnet_source=(sampler, generator),
-                             awp_gamma=awp_gamma,
-                             search_now=searching and (first_step + step) % context.search_every == 0,
+        losses = _train_step(model, optimizer, context, x, y, plain=plain, enhancer=enhancer, awp_gamma=awp_gamma,
                              searches=searches)
         steps = step + 1
         if guard.drop(losses.total, step):
@@ -189,7 +185,7 @@ def train_one_epoch(
             stopped = True  # after the last step the epoch ends as usual
             break
     return _epoch_stats(sums.over_ranks(), steps=steps, stopped=stopped, guard=guard, searches=searches,
-                        subnets=sampler is not None, seconds=time.perf_counter() - start)
+                        subnets=enhancer is not None, seconds=time.perf_counter() - start)
 
 
 def _epoch_stats(totals: list[float], *, steps: int, stopped: bool, guard: NonFiniteGuard,

@@ -1,8 +1,8 @@
 """The `Trainer`: Algorithm 1 of the paper, with checkpoints that make resuming exact.
 
-`fit` runs epochs of `loop.train_one_epoch` (cross-entropy plus, for EWS, the subnet term
-on a subnet proposed by the sampler; the parts are built by `build`), searches on the
-schedule, evaluates after each epoch, and checkpoints
+`fit` runs epochs of `loop.train_one_epoch` (the objective's loss, through `ews.EWS` for
+method ews: the same object users call in their own loops), searches on the schedule,
+evaluates after each epoch, and checkpoints
 model, optimiser, schedule, sampler and every random-number generator, so a run
 resumed from any epoch ends with the same weights as one never interrupted.
 """
@@ -32,7 +32,7 @@ from ..runtime import distributed, host_memory, model_mode
 from ..runtime.device import resolve_device, set_kernel_determinism
 from ..runtime.interrupts import StopFlag, TrainingInterrupted, stop_on_signals
 from ..runtime.precision import grad_scaler
-from .build import build_model, build_optimizer, build_sampler, build_scheduler, build_space, search_set  # noqa: F401
+from .build import build_ews, build_model, build_optimizer, build_scheduler, build_space, search_set  # noqa: F401
 from .epoch_state import EpochProgress, ResumePoint, skip_batches
 from .loop import EpochStats, StepContext, evaluate, search_summary, train_one_epoch
 
@@ -68,7 +68,8 @@ class Trainer:
         if config.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_model = self._wrap(self.model)
-        self.sampler = build_sampler(config, self.model)
+        self.ews = build_ews(config, self.model, self.objective)  # None for vanilla and dropout
+        self.sampler = None if self.ews is None else self.ews.sampler
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self.scaler = grad_scaler(self.device, config.train.precision)
@@ -76,13 +77,12 @@ class Trainer:
             torch.manual_seed(config.seed + distributed.rank())  # ranks draw different augmentations
         self.generators = {
             "loader": torch.Generator().manual_seed(config.seed),
-            "subnet": torch.Generator().manual_seed(config.seed + 1),
+            "subnet": torch.Generator().manual_seed(config.seed + 1) if self.ews is None else self.ews.generator,
             "search": torch.Generator().manual_seed(config.seed + 3),
         }
         self.run_state = RunState(config, self.info, self.model, self.optimizer, self.scheduler, self.sampler,
                                   self.scaler, self.generators)
-        self.schedule = SearchSchedule(config, self.sampler, model=self.model, objective=self.objective,
-                                       device=self.device, generator=self.generators["search"])
+        self.schedule = SearchSchedule(config, self.ews, device=self.device, generator=self.generators["search"])
         self.epoch = 0  # epochs completed
         self.best: dict[str, float] = {}  # early stopping: {"epoch", "robust_accuracy"} of best.pt
         self._resume_point: ResumePoint | None = None  # set by a checkpoint written inside an epoch
@@ -267,7 +267,7 @@ class Trainer:
                 train_loader.sampler.set_epoch(epoch)
             stats = train_one_epoch(
                 self.train_model, self._epoch_batches(train_loader, resumed), self.optimizer, context,
-                sampler=self.sampler, generator=self.generators["subnet"], awp_gamma=self.awp_gamma(epoch),
+                enhancer=self.ews, awp_gamma=self.awp_gamma(epoch),
                 desc=f"epoch {epoch}/{total}", first_step=(epoch - 1) * len(train_loader), carry=carry,
                 total=len(train_loader), stop=self._stop,
             )
@@ -297,8 +297,7 @@ class Trainer:
         """The run's per-step settings for `train_one_epoch`."""
         t = self.config.train
         return StepContext(device=self.device, objective=self.objective, precision=t.precision, scaler=self.scaler,
-                           channels_last=t.channels_last, search_every=self.schedule.every_iterations,
-                           on_nonfinite=t.on_nonfinite,
+                           channels_last=t.channels_last, on_nonfinite=t.on_nonfinite,
                            max_skipped_steps=t.max_skipped_steps, progress=progress)
 
     def _open(self, run: RunDir, *, resume: bool, command: list[str] | None) -> bool:

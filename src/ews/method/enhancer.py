@@ -1,0 +1,223 @@
+"""`EWS`: the whole method as one object any training loop can call (paper Sec. 3, Algorithm 1).
+
+Like timm's `Mixup` or `ModelEmaV3`, it holds everything EWS adds to training (the subnet
+space, the weak-subnet sampler with its controller, the generator that draws each step's
+subnet, the search schedule) and checkpoints it with `state_dict`. The caller keeps its
+data, optimiser, precision and distribution; `ews.training.Trainer` is one such caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CheckpointError, ConfigError, UserError
+from ..objectives import Objective, StepLosses, subnet_term
+from ..runtime import distributed
+from ..search import STRATEGIES, ControllerSettings, SearchStats, SubnetSampler, controller_settings, make_sampler
+from ..subnets import SubnetSpace, check_rho, unwrap, use_subnet
+from .timing import SearchTiming
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+SUBNET_LOSSES = ("kl", "ce")
+Batches = Iterable[tuple[Tensor, Tensor]]
+
+
+@dataclass
+class EWSLoss(StepLosses):
+    """A step's loss: `total` to back-propagate, its detached parts, and the search it ran (if any)."""
+
+    search: SearchStats | None = None
+
+
+class EWS:
+    """Enhance weak subnets of `model` in any training loop.
+
+    Per step, `loss(x, y)` returns `CE(M(x), y) + lam * KL(p_full || p_subnet)` for a subnet
+    the sampler proposes (or the objective's base loss: AugMix, AT, TRADES); `enhance(x, y,
+    logits)` adds only the subnet term to a loss the caller computed. Searches for weak
+    subnets run through `on_train_start` / `on_epoch_end` (`schedule="epochs"`: before every
+    K-th epoch, on the search data given) or inside `loss` (`schedule="iterations"`: every
+    `every_iterations` steps on that step's batch). Settings mirror the `ews:` and `search:`
+    config sections and their defaults (`EWS.from_config` reads them).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        rho: float = 0.5,
+        rho_paths: float | None = 1.0,
+        rho_channels: float | None = None,
+        channels: str = "hidden",
+        lam: float = 1.0,
+        subnet_loss: str = "kl",
+        strategy: str = "controller",
+        K: int = 10,
+        schedule: str = "epochs",
+        every_iterations: int = 10,
+        before_training: bool = True,
+        passes: int = 1,
+        controller: ControllerSettings | None = None,
+        objective: Objective | None = None,
+        search_adversarial: bool = True,
+        seed: int = 0,
+    ) -> None:
+        _check_settings(rho=rho, lam=lam, subnet_loss=subnet_loss, strategy=strategy, passes=passes)
+        self.model = model
+        self.space = SubnetSpace.from_model(unwrap(model), rho=rho, rho_paths=rho_paths, rho_channels=rho_channels,
+                                            channels=channels)
+        self.timing = SearchTiming(schedule=schedule, K=K, every_iterations=every_iterations,
+                                   before_training=before_training)
+        self.sampler: SubnetSampler = make_sampler(strategy, self.space, controller, seed=seed + 2)
+        self.objective = dataclasses.replace(objective or Objective("standard"), lam=lam, subnet_loss=subnet_loss)
+        self.passes = passes
+        self.search_adversarial = search_adversarial
+        self.generator = torch.Generator().manual_seed(seed + 1)  # draws each step's subnet
+        self.iteration = 0  # training steps taken through `loss` / `enhance` (the iteration schedule counts them)
+
+    @classmethod
+    def from_config(cls, model: nn.Module, config: Config, *, objective: Objective | None = None) -> EWS:
+        """EWS as a run's config describes it (`ews:`, `search:`, `seed`, and the adversarial D_s' switch)."""
+        e, s = config.ews, config.search
+        return cls(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels,
+                   lam=e.lam, subnet_loss=e.subnet_loss, strategy=s.strategy, K=e.K, schedule=s.schedule,
+                   every_iterations=s.every_iterations, before_training=s.before_training, passes=s.passes,
+                   controller=controller_settings(s), objective=objective,
+                   search_adversarial=config.adversarial.search_on_adversarial, seed=config.seed)
+
+    @property
+    def lam(self) -> float:
+        return self.objective.lam
+
+    @property
+    def searches(self) -> bool:
+        """True when the sampler learns from search data (the controller, L1); False for random subnets."""
+        return self.sampler.searches
+
+    # --- per training step -------------------------------------------------------------------------------
+    def loss(self, x: Tensor, y: Tensor, *, x_adv: Tensor | None = None, model: nn.Module | None = None) -> EWSLoss:
+        """The step's loss with the EWS term, for a freshly sampled subnet.
+
+        Costs one full forward pass (kept for the caller's backward) and one subnet forward
+        (about rho of the full FLOPs at the default reading), plus a controller step when the
+        iteration schedule makes one due. `model` (default: the model EWS was built on) may
+        be its DistributedDataParallel or compiled wrapper. In adversarial objectives `x_adv`
+        defaults to the objective's PGD against the full network.
+        """
+        net = self.model if model is None else model
+        if self.objective.adversarial and x_adv is None:
+            x_adv = self.objective.adversarial_examples(unwrap(net), x, y)
+        search = self._step_search(self.objective.search_images(x, x_adv), y)
+        losses = self.objective.losses(net, x, x_adv, y, subnet=self.sampler.sample(self.generator))
+        return EWSLoss(**vars(losses), search=search)
+
+    def enhance(self, x: Tensor, y: Tensor, logits: Tensor, *, model: nn.Module | None = None) -> EWSLoss:
+        """Only the EWS term, `lam * L_sub(subnet(x), logits)`, for a loss the caller computes on `logits = model(x)`.
+
+        Costs one subnet forward (the full pass is the caller's); add `.total` to your loss.
+        `base` is zero: the caller's own loss is not known here.
+        """
+        search = self._step_search(x, y)
+        with use_subnet(self.model if model is None else model, self.sampler.sample(self.generator)) as net:
+            term = subnet_term(net(x), logits, y, kind=self.objective.subnet_loss)
+        return EWSLoss(self.lam * term, logits.new_zeros(()).detach(), term.detach(), logits.detach(), search=search)
+
+    def _step_search(self, images: Tensor, y: Tensor) -> SearchStats | None:
+        """Count the step; under the iteration schedule, one controller step on this batch when due."""
+        step, self.iteration = self.iteration, self.iteration + 1
+        if not (self.searches and self.timing.at_step(step)):
+            return None
+        return self.sampler.update(unwrap(self.model), [(images, y)])
+
+    # --- search rounds -----------------------------------------------------------------------------------
+    def due(self, epoch: int) -> bool:
+        """A search round is due before `epoch` (counted from 1): Algorithm 1's every K-th epoch."""
+        return self.searches and self.timing.before_epoch(epoch)
+
+    def on_train_start(self, search_data: Batches | None = None) -> SearchStats | None:
+        """Search before the first epoch when due (`before_training`), so training starts from a searched policy."""
+        return self.before_epoch(1, search_data)
+
+    def on_epoch_end(self, epoch: int, search_data: Batches | None = None) -> SearchStats | None:
+        """After epoch `epoch` (counted from 0, like `range(epochs)` and Lightning): search when the next one is due."""
+        return self.before_epoch(epoch + 2, search_data)
+
+    def before_epoch(self, epoch: int, search_data: Batches | None) -> SearchStats | None:
+        """Run the search round due before `epoch` (counted from 1), if any; None when none is due."""
+        if not self.due(epoch):
+            return None
+        if search_data is None:
+            raise UserError(f"a weak-subnet search is due before epoch {epoch} but no search_data was given; pass a "
+                            "DataLoader over D_s (about 10% of the training images, unaugmented)")
+        return self.search(search_data)
+
+    def search(self, search_data: Batches, *, batch_on_every_rank: bool = False) -> SearchStats:
+        """One search round: `passes` passes over `search_data`, one controller step per batch.
+
+        Costs C (8) subnet forward passes per batch and no backward through the model.
+        Under DDP each rank scores its own batches (a `DistributedSampler` shard) and the
+        accuracies are summed over ranks, so every rank takes the same controller step; with
+        `batch_on_every_rank` each rank holds the same batches and scores its share of each.
+        In adversarial objectives the subnets are scored on PGD images (Sec. 3.4.1).
+        """
+        plain = unwrap(self.model)
+        stats = self.sampler.update(plain, self._search_batches(plain, search_data),
+                                    batch_on_every_rank=batch_on_every_rank)
+        if distributed.active():  # rewards were summed over ranks; rank 0's state settles any rounding
+            self.sampler.load_state_dict(distributed.broadcast_object(self.sampler.state_dict()))
+        return stats
+
+    def _search_batches(self, plain: nn.Module, search_data: Batches) -> Iterator[tuple[Tensor, Tensor]]:
+        device = next(plain.parameters()).device
+        adversarial = self.objective.adversarial and self.search_adversarial
+        for _ in range(self.passes):
+            for x, y in search_data:
+                if adversarial:
+                    x, y = x.to(device), y.to(device)
+                    x = self.objective.adversarial_examples(plain, x, y)
+                yield x, y
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Sampler (controller, its Adam state, baseline, generator), the subnet generator and the step count.
+
+        Tensors and plain data only: it loads with `torch.load(..., weights_only=True)`.
+        """
+        return {"space": self._space_key(), "sampler": self.sampler.state_dict(),
+                "generator": self.generator.get_state(), "iteration": self.iteration}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue exactly where `state_dict` was taken; state of another subnet space is refused."""
+        missing = {"space", "sampler", "generator", "iteration"} - set(state)
+        if missing:
+            raise CheckpointError(f"EWS state lacks {', '.join(sorted(missing))}: it was not made by EWS.state_dict")
+        if state["space"] != self._space_key():
+            raise CheckpointError(f"EWS state was made for subnet space {state['space']}, this one is "
+                                  f"{self._space_key()}")
+        self.sampler.load_state_dict(state["sampler"])
+        self.generator.set_state(state["generator"])
+        self.iteration = int(state["iteration"])
+
+    def _space_key(self) -> str:
+        return f"{type(self.sampler).__name__} over {self.space!r}"
+
+
+def _check_settings(*, rho: float, lam: float, subnet_loss: str, strategy: str, passes: int) -> None:
+    """One-line errors for bad settings, before anything is built."""
+    check_rho("rho", rho)
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+        raise ConfigError(f"lam must be a finite number >= 0, got {lam!r}")
+    if subnet_loss not in SUBNET_LOSSES:
+        raise ConfigError(f"subnet_loss must be one of {', '.join(SUBNET_LOSSES)}, got {subnet_loss!r}")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ConfigError(f"passes must be a whole number >= 1, got {passes!r}")
