@@ -18,6 +18,7 @@ TINY = {
     "wrn34_10": {"depth": 10, "widen_factor": 1},
     "tv_resnet18": {},
     "tv_resnet50": {"width_per_group": 4},
+    "tv_resnext50": {"groups": 4, "width_per_group": 2},
 }
 
 

@@ -142,22 +142,28 @@ class EWS:
         """A search round is due before `epoch` (counted from 1): Algorithm 1's every K-th epoch."""
         return self.searches and self.timing.before_epoch(epoch)
 
-    def on_train_start(self, search_data: Batches | None = None) -> SearchStats | None:
+    def on_train_start(self, search_data: Batches | None = None, *,
+                       batch_on_every_rank: bool = False) -> SearchStats | None:
         """Search before the first epoch when due (`before_training`), so training starts from a searched policy."""
-        return self.before_epoch(1, search_data)
+        return self.before_epoch(1, search_data, batch_on_every_rank=batch_on_every_rank)
 
-    def on_epoch_end(self, epoch: int, search_data: Batches | None = None) -> SearchStats | None:
+    def on_epoch_end(self, epoch: int, search_data: Batches | None = None, *,
+                     batch_on_every_rank: bool = False) -> SearchStats | None:
         """After epoch `epoch` (counted from 0, like `range(epochs)` and Lightning): search when the next one is due."""
-        return self.before_epoch(epoch + 2, search_data)
+        return self.before_epoch(epoch + 2, search_data, batch_on_every_rank=batch_on_every_rank)
 
-    def before_epoch(self, epoch: int, search_data: Batches | None) -> SearchStats | None:
-        """Run the search round due before `epoch` (counted from 1), if any; None when none is due."""
+    def before_epoch(self, epoch: int, search_data: Batches | None, *,
+                     batch_on_every_rank: bool = False) -> SearchStats | None:
+        """Run the search round due before `epoch` (counted from 1), if any; None when none is due.
+
+        `search_data` may be None when no search is due; see `search` for the rest.
+        """
         if not self.due(epoch):
             return None
         if search_data is None:
             raise UserError(f"a weak-subnet search is due before epoch {epoch} but no search_data was given; pass a "
                             "DataLoader over D_s (about 10% of the training images, unaugmented)")
-        return self.search(search_data)
+        return self.search(search_data, batch_on_every_rank=batch_on_every_rank)
 
     def search(self, search_data: Batches, *, batch_on_every_rank: bool = False) -> SearchStats:
         """One search round: `passes` passes over `search_data`, one controller step per batch.

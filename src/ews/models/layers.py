@@ -194,8 +194,10 @@ class ResidualBlock(nn.Module):
     def _subnet_branch(self, pre: Tensor | Thinned, channels: tuple[Tensor | None, ...]
                        ) -> tuple[Tensor, Tensor | None]:
         """The kept channels of the branch output, and which they are (None: all)."""
-        h, in_idx = (pre.values, pre.channels) if isinstance(pre, Thinned) else (pre, None)
         convs = self.branch_convs()
+        if isinstance(pre, Thinned) and convs[0].groups > 1:
+            pre = pre.dense()  # a grouped conv reads its input in equal groups; a thinned one is not balanced
+        h, in_idx = (pre.values, pre.channels) if isinstance(pre, Thinned) else (pre, None)
         last = len(convs) - 1
         for i, (conv, norm, idx) in enumerate(zip(convs, self.branch_norms(), channels)):
             h = sliced_conv2d(conv, h, out_idx=idx, in_idx=in_idx)
@@ -211,9 +213,12 @@ def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx:
     """Run `conv` on input channels `in_idx` producing only output channels `out_idx`.
 
     One gather per weight: both index sets at once when both are given. None means all.
+    A grouped conv needs both index sets balanced over its groups (`SubnetSpace` keeps them so).
     """
-    weight = conv.weight  # (C_out, C_in, kh, kw)
-    if out_idx is not None and in_idx is not None:
+    weight = conv.weight  # (C_out, C_in / groups, kh, kw)
+    if conv.groups > 1 and in_idx is not None:
+        weight = _grouped_weight(conv, out_idx, in_idx)
+    elif out_idx is not None and in_idx is not None:
         weight = weight[out_idx[:, None], in_idx]
     elif out_idx is not None:
         weight = weight.index_select(0, out_idx)
@@ -223,6 +228,14 @@ def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx:
     if bias is not None and out_idx is not None:
         bias = bias.index_select(0, out_idx)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def _grouped_weight(conv: nn.Conv2d, out_idx: Tensor | None, in_idx: Tensor) -> Tensor:
+    """The weight of a grouped conv on kept inputs `in_idx`: each kept output reads its own group's kept inputs."""
+    groups, per_in = conv.groups, conv.weight.shape[1]
+    rows = torch.arange(conv.out_channels, device=in_idx.device) if out_idx is None else out_idx
+    local = in_idx.view(groups, -1) - per_in * torch.arange(groups, device=in_idx.device)[:, None]  # (g, k_in / g)
+    return conv.weight[rows[:, None], local[rows // (conv.out_channels // groups)]]
 
 
 def sliced_batch_norm(norm: nn.Module, x: Tensor, idx: Tensor | None) -> Tensor:

@@ -111,9 +111,9 @@ class ControllerPolicy(nn.Module):
                 for j, (c, k) in enumerate(zip(spec.conv_channels, spec.keep_channels)):
                     stepped = self.lstm(inputs, state)
                     logits = self._logits(self.channel_head, stepped[0], c)
-                    picked, lp = choose(logits, k, (b, j))
+                    picked, lp, ent = _grouped_decision(choose, logits, k, (b, j), spec.groups(j))
                     log_prob = log_prob + torch.where(branch, lp, 0.0)
-                    entropy = entropy + torch.where(branch, _entropy(logits, k, c), 0.0)
+                    entropy = entropy + torch.where(branch, ent, 0.0)
                     picked_inputs = self.channel_embedding(self.channel_offsets[b][j] + picked).mean(1)
                     state = tuple(torch.where(keep, new, old) for new, old in zip(stepped, state))
                     inputs = torch.where(keep, picked_inputs, inputs)
@@ -150,8 +150,10 @@ class ControllerPolicy(nn.Module):
             b, j = where
             choice = subnet.blocks[b]
             picked = choice.paths if j < 0 else choice.channels[j]
-            order = torch.tensor(picked, dtype=torch.long, device=logits.device)
-            return order[None], set_log_prob(logits[0], order)[None]
+            rows, size = logits.shape  # one row per group of a grouped decision: each row's picks, made local
+            order = torch.tensor(picked, dtype=torch.long, device=logits.device).view(rows, -1)
+            order = order - size * torch.arange(rows, device=logits.device)[:, None]
+            return order, torch.stack([set_log_prob(logits[r], order[r]) for r in range(rows)])
 
         return self._walk(1, choose)[0].log_prob
 
@@ -162,6 +164,21 @@ def _block_choice(paths: Tensor, channels: list[Tensor], row: int) -> BlockChoic
     if BRANCH not in kept_paths:
         return BlockChoice(kept_paths, ())
     return BlockChoice(kept_paths, tuple(tuple(sorted(picked[row].tolist())) for picked in channels))
+
+
+def _grouped_decision(choose: Chooser, logits: Tensor, k: int, where: tuple[int, int], groups: int
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Picks, log-probabilities and entropies of one channel decision; a grouped one (ResNeXt) picks k / groups
+    channels in each of `groups` equal groups, as independent decisions over each group's own softmax."""
+    if groups == 1:
+        picks, lp = choose(logits, k, where)
+        return picks, lp, _entropy(logits, k, logits.shape[-1])
+    rows, size = logits.shape[0], logits.shape[-1] // groups
+    split = logits.reshape(rows * groups, size)
+    picks, lp = choose(split, k // groups, where)
+    offsets = size * torch.arange(groups, device=logits.device).repeat(rows)[:, None]
+    entropy = _entropy(split, k // groups, size).view(rows, groups).sum(1)
+    return (picks + offsets).reshape(rows, k), lp.view(rows, groups).sum(1), entropy
 
 
 def gumbel_top_k(logits: Tensor, k: int, generator: torch.Generator | None) -> Tensor:

@@ -25,9 +25,11 @@ from ..subnets.space import residual_blocks
 from .base import SearchStats, SubnetSampler
 
 
-def _lowest(scores: Tensor, k: int) -> tuple[int, ...]:
-    order = torch.sort(scores.detach().double().cpu(), stable=True).indices  # stable: ties keep index order
-    return tuple(sorted(order[:k].tolist()))
+def _lowest(scores: Tensor, k: int, *, groups: int = 1) -> tuple[int, ...]:
+    """The k lowest scores (k / groups of each of `groups` equal groups, for grouped convs)."""
+    rows = scores.detach().double().cpu().view(groups, -1)
+    order = torch.sort(rows, dim=1, stable=True).indices[:, : k // groups]  # stable: ties keep index order
+    return tuple(sorted((order + rows.shape[1] * torch.arange(groups)[:, None]).flatten().tolist()))
 
 
 def _filter_l1(conv: nn.Conv2d) -> Tensor:
@@ -57,7 +59,8 @@ def l1_weakest(model: nn.Module, space) -> Subnet:
         paths = _lowest(_path_scores(block), spec.keep_paths)
         channels: tuple[tuple[int, ...], ...] = ()
         if BRANCH in paths:
-            channels = tuple(_lowest(_filter_l1(conv), k) for conv, k in zip(block.branch_convs(), spec.keep_channels))
+            channels = tuple(_lowest(_filter_l1(conv), k, groups=spec.groups(j))
+                             for j, (conv, k) in enumerate(zip(block.branch_convs(), spec.keep_channels)))
         choices.append(BlockChoice(paths, channels))
     return space.validate(Subnet(tuple(choices)))
 

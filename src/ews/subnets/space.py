@@ -2,7 +2,9 @@
 
 A subnet keeps, in every residual block, `ceil(rho_paths * 2)` of the two paths
 (0 = residual branch, 1 = shortcut) and, in every conv of a kept residual branch,
-`ceil(rho_channels * c)` of its c output channels. Kept counts are computed exactly
+`ceil(rho_channels * c)` of its c output channels. Where channels meet a grouped conv
+(ResNeXt) they are kept in equal numbers per group, `ceil(rho_channels * c / g)` of each
+group's c / g, so the sliced conv is still a grouped conv. Kept counts are computed exactly
 (`0.7 * 10` is 7, not 8): a float epsilon would silently keep both paths at rho = 0.5,
 a known defect of the authors' scripts.
 """
@@ -84,6 +86,11 @@ class BlockSpec:
     keep_paths: int  # of the 2 paths
     conv_channels: tuple[int, ...]  # output channels of each branch conv
     keep_channels: tuple[int, ...]  # kept output channels of each branch conv
+    conv_groups: tuple[int, ...] = ()  # per branch conv: kept channels are balanced over this many groups (none: 1)
+
+    def groups(self, j: int) -> int:
+        """The number of equal groups conv j's kept output channels are balanced over (1: free choice)."""
+        return self.conv_groups[j] if self.conv_groups else 1
 
 
 def residual_blocks(model: nn.Module) -> list[tuple[str, ResidualBlock]]:
@@ -136,13 +143,13 @@ class SubnetSpace:
         specs = []
         for name, block in residual_blocks(model):
             convs = block.branch_convs()
-            if any(conv.groups != 1 for conv in convs):
-                raise ConfigError(f"block {name} uses grouped convolutions, which subnets do not support")
             widths = tuple(conv.out_channels for conv in convs)
-            keep = [kept_count(rho_channels, c) for c in widths]
+            groups = _balance_groups(convs)
+            keep = [g * kept_count(rho_channels, c // g) for c, g in zip(widths, groups)]
             if channels == "hidden":
                 keep[-1] = widths[-1]
-            specs.append(BlockSpec(name, block.downsampling, kept_count(rho_paths, 2), widths, tuple(keep)))
+            specs.append(BlockSpec(name, block.downsampling, kept_count(rho_paths, 2), widths, tuple(keep),
+                                   groups if any(g > 1 for g in groups) else ()))
         return cls(tuple(specs), rho_paths=rho_paths, rho_channels=rho_channels, channels=channels)
 
     def __len__(self) -> int:
@@ -188,22 +195,34 @@ class SubnetSpace:
                 raise ValueError(f"block {spec.name}: {len(choice.channels)} channel sets for {len(spec.conv_channels)} convs")
             for j, (kept, c, k) in enumerate(zip(choice.channels, spec.conv_channels, spec.keep_channels)):
                 _check_sorted_unique(spec.name, f"conv {j} channels", kept, c, k)
+                _check_balanced(spec.name, f"conv {j} channels", kept, c, spec.groups(j))
         return subnet
 
 
+def _balance_groups(convs: list[nn.Conv2d]) -> tuple[int, ...]:
+    """Per branch conv, the groups its outputs must stay balanced over: its own and those of the conv it feeds."""
+    feeds = [conv.groups for conv in convs[1:]] + [1]
+    return tuple(math.lcm(conv.groups, after) for conv, after in zip(convs, feeds))
+
+
 def _sample_choice(spec: BlockSpec, generator: torch.Generator | None) -> BlockChoice:
-    """Uniform kept paths, then uniform kept channels per conv of a kept branch."""
+    """Uniform kept paths, then uniform kept channels per conv of a kept branch (per group where grouped)."""
     paths = _pick(2, spec.keep_paths, generator)
     channels: tuple[tuple[int, ...], ...] = ()
     if BRANCH in paths:
-        channels = tuple(_pick(c, k, generator) for c, k in zip(spec.conv_channels, spec.keep_channels))
+        channels = tuple(_pick(c, k, generator, groups=spec.groups(j))
+                         for j, (c, k) in enumerate(zip(spec.conv_channels, spec.keep_channels)))
     return BlockChoice(paths, channels)
 
 
-def _pick(n: int, k: int, generator: torch.Generator | None) -> tuple[int, ...]:
+def _pick(n: int, k: int, generator: torch.Generator | None, *, groups: int = 1) -> tuple[int, ...]:
     if k >= n:
         return tuple(range(n))
-    return tuple(sorted(torch.randperm(n, generator=generator)[:k].tolist()))
+    if groups == 1:
+        return tuple(sorted(torch.randperm(n, generator=generator)[:k].tolist()))
+    size = n // groups  # k // groups of each group's `size` channels, drawn for all groups at once
+    local = torch.rand(groups, size, generator=generator).argsort(dim=1)[:, : k // groups]
+    return tuple(sorted((local + size * torch.arange(groups)[:, None]).flatten().tolist()))
 
 
 def _check_sorted_unique(block: str, what: str, items: tuple[int, ...], n: int, k: int) -> None:
@@ -211,3 +230,11 @@ def _check_sorted_unique(block: str, what: str, items: tuple[int, ...], n: int, 
         raise ValueError(f"block {block}: {what} {items} must be sorted distinct indices in [0, {n})")
     if len(items) not in (k, n):
         raise ValueError(f"block {block}: {what} keeps {len(items)}, expected {k} (or all {n})")
+
+
+def _check_balanced(block: str, what: str, items: tuple[int, ...], n: int, groups: int) -> None:
+    if groups == 1 or len(items) == n:
+        return
+    counts = torch.bincount(torch.tensor(items, dtype=torch.long) // (n // groups), minlength=groups).tolist()
+    if len(set(counts)) != 1:
+        raise ValueError(f"block {block}: {what} must keep equally many of each of its {groups} groups, got {counts}")

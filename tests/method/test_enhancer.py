@@ -1,0 +1,150 @@
+"""`ews.EWS` in a user's own loop: the loss, the search hooks, exact resumption and one-line refusals."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ews
+from ews.errors import CheckpointError, ConfigError, UserError
+from ews.method import SearchTiming
+from ews.objectives import ews_loss
+
+from ..conftest import tiny_model
+
+
+def _data(n: int = 16, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(8, 3, 32, 32, generator=g), torch.randint(0, 5, (8,), generator=g)) for _ in range(n // 8)]
+
+
+def _train(enhancer: ews.EWS, optimizer: torch.optim.Optimizer, batches, epochs: range, search) -> None:
+    """The loop the README shows: a search hook per epoch, `loss(x, y).total` per step."""
+    for epoch in epochs:
+        for x, y in batches:
+            optimizer.zero_grad()
+            enhancer.loss(x, y).total.backward()
+            optimizer.step()
+        enhancer.on_epoch_end(epoch, search)
+
+
+def test_loss_is_cross_entropy_plus_lam_times_the_subnet_kl() -> None:
+    model = tiny_model("resnet20")
+    enhancer = ews.EWS(model, lam=0.7, seed=3)
+    x, y = _data()[0]
+    subnet = ews.EWS(model, lam=0.7, seed=3).sampler.sample(torch.Generator().manual_seed(4))  # seed + 1
+    expected = ews_loss(model, x, y, subnet=subnet, lam=0.7)
+    got = enhancer.loss(x, y)
+    torch.testing.assert_close(got.total, expected.total)
+    torch.testing.assert_close(got.base, F.cross_entropy(model(x), y))
+    assert got.search is None and enhancer.iteration == 1
+
+
+def test_enhance_adds_only_the_subnet_term_to_a_loss_the_caller_computes() -> None:
+    model = tiny_model("resnet20")
+    x, y = _data()[0]
+    full = ews.EWS(model, lam=0.5, seed=1).loss(x, y)
+    logits = model(x)
+    term = ews.EWS(model, lam=0.5, seed=1).enhance(x, y, logits)
+    torch.testing.assert_close(F.cross_entropy(logits, y) + term.total, full.total, rtol=1e-5, atol=1e-6)
+    assert float(term.base) == 0.0
+
+
+def test_search_hooks_follow_algorithm_1_and_ask_for_search_data_when_due() -> None:
+    enhancer = ews.EWS(tiny_model("resnet20"), K=2)
+    assert [enhancer.due(epoch) for epoch in range(1, 6)] == [True, True, False, True, False]
+    with pytest.raises(UserError, match="search is due before epoch 1 but no search_data"):
+        enhancer.on_train_start()
+    stats = enhancer.on_epoch_end(0, _data(24))  # epoch 0 ended; epoch 2 (counted from 1) is a K-th one
+    assert stats is not None and stats.controller_steps == 3
+    assert enhancer.on_epoch_end(1, None) is None  # epoch 3 is not due: no data needed
+    assert ews.EWS(tiny_model("resnet20"), strategy="random").on_train_start() is None  # random subnets never search
+
+
+def test_iteration_schedule_steps_the_controller_inside_loss() -> None:
+    enhancer = ews.EWS(tiny_model("resnet20"), schedule="iterations", every_iterations=2)
+    searched = [enhancer.loss(x, y).search is not None for x, y in _data(40)]
+    assert searched == [True, False, True, False, True]
+    assert enhancer.sampler.steps == 3
+
+
+def test_state_dict_resumes_a_run_bit_exactly() -> None:
+    batches, search = _data(16), _data(16, seed=1)
+
+    def fresh() -> tuple[nn.Module, ews.EWS, torch.optim.Optimizer]:
+        model = tiny_model("resnet20")
+        enhancer = ews.EWS(model, K=1, seed=5)
+        return model, enhancer, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    model, enhancer, optimizer = fresh()
+    enhancer.on_train_start(search)
+    _train(enhancer, optimizer, batches, range(2), search)
+    state = copy.deepcopy({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "ews": enhancer.state_dict()})  # state dicts hold live tensors, as torch's do
+    _train(enhancer, optimizer, batches, range(2, 4), search)
+
+    resumed_model, resumed, resumed_optimizer = fresh()
+    resumed_model.load_state_dict(state["model"])
+    resumed_optimizer.load_state_dict(state["optimizer"])
+    resumed.load_state_dict(state["ews"])
+    _train(resumed, resumed_optimizer, batches, range(2, 4), search)
+    for key, value in model.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[key], value), key
+    assert resumed.state_dict()["sampler"]["steps"] == enhancer.state_dict()["sampler"]["steps"] == 10
+
+
+def test_state_of_another_subnet_space_is_refused() -> None:
+    state = ews.EWS(tiny_model("resnet20"), rho=0.5).state_dict()
+    with pytest.raises(CheckpointError, match="made for subnet space"):
+        ews.EWS(tiny_model("resnet20"), rho=0.7).load_state_dict(state)
+    with pytest.raises(CheckpointError, match="lacks"):
+        ews.EWS(tiny_model("resnet20")).load_state_dict({"sampler": {}})
+
+
+def test_adversarial_objective_scores_the_search_on_pgd_images() -> None:
+    from ews.objectives import Objective
+
+    model = tiny_model("resnet20")
+    enhancer = ews.EWS(model, objective=Objective("at"), K=1)
+    seen = []
+    update = enhancer.sampler.update
+    enhancer.sampler.update = lambda net, batches, **kw: update(net, (seen.append(x) or (x, y) for x, y in batches), **kw)
+    clean = _data(8)
+    enhancer.on_train_start(clean)
+    assert not torch.equal(seen[0], clean[0][0])  # perturbed
+    assert float((seen[0] - clean[0][0]).abs().max()) <= 8 / 255 + 1e-6
+    assert torch.isfinite(enhancer.loss(*clean[0]).total)  # x' made by the objective's PGD when not given
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"rho": 1.5}, r"rho must be in \(0, 1\], got 1.5"),
+    ({"rho": 0}, r"rho must be in \(0, 1\], got 0"),
+    ({"lam": -1.0}, "lam must be a finite number >= 0, got -1.0"),
+    ({"lam": math.nan}, "lam must be a finite number"),
+    ({"strategy": "greedy"}, "strategy must be one of controller, random, l1, got 'greedy'"),
+    ({"subnet_loss": "mse"}, "subnet_loss must be one of kl, ce"),
+    ({"schedule": "steps"}, "search schedule must be one of epochs, iterations"),
+    ({"K": 0}, "K must be a whole number >= 1, got 0"),
+    ({"passes": 0}, "passes must be a whole number >= 1"),
+])
+def test_bad_settings_are_refused_in_one_line(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        ews.EWS(tiny_model("resnet20"), **kwargs)
+    assert "\n" not in str(error.value)
+
+
+def test_a_model_without_residual_blocks_is_refused() -> None:
+    with pytest.raises(ConfigError, match="Sequential has no ews ResidualBlock"):
+        ews.EWS(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 5)))
+
+
+def test_search_timing_is_the_papers_rule() -> None:
+    timing = SearchTiming(K=3, before_training=False)
+    assert [timing.before_epoch(e) for e in range(1, 7)] == [False, False, True, False, False, True]
+    assert not timing.at_step(0)
+    assert SearchTiming(schedule="iterations", every_iterations=4).at_step(8)
