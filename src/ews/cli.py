@@ -13,6 +13,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import ConfigError, UserError
+from .models.external import NORMALIZATION_HELP
 from .runtime.interrupts import TrainingInterrupted
 
 
@@ -148,12 +149,36 @@ def _name_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _eval_source(args: argparse.Namespace):  # noqa: ANN202 - a Path or an `evaluate.ExternalModel`
+    """`--checkpoint FILE`, or `--model SPEC --weights FILE --normalize N --dataset D`; each rest is refused."""
+    from .evaluate import ExternalModel
+
+    if args.model is None:
+        if args.checkpoint is None:
+            raise ConfigError("ews eval needs --checkpoint FILE, or --model SPEC with --weights, --normalize and "
+                              "--dataset")
+        stray = [flag for flag, value in (("--weights", args.weights), ("--normalize", args.normalize),
+                                          ("--dataset", args.dataset)) if value is not None]
+        if stray:
+            raise ConfigError(f"{stray[0]} goes with --model, not with --checkpoint (the checkpoint records it)")
+        return args.checkpoint
+    missing = [flag for flag, value in (("--weights", args.weights), ("--normalize", args.normalize),
+                                        ("--dataset", args.dataset)) if value is None]
+    if args.checkpoint is not None or missing:
+        raise ConfigError(f"--model {args.model} needs {', '.join(missing)}" if missing
+                          else "give --checkpoint or --model, not both")
+    return ExternalModel(args.model, args.weights, args.normalize, args.dataset, tuple(args.set))
+
+
 def _eval(args: argparse.Namespace) -> int:
     from .evaluate import results_markdown, run_evaluation
 
-    out = args.out or args.checkpoint.parent / ("eval" if args.split == "test" else f"eval-{args.split}")
+    source = _eval_source(args)
+    folder = args.checkpoint.parent if args.model is None else args.weights.parent
+    default = "eval" if args.model is None else f"eval-{args.weights.stem}"
+    out = args.out or folder / (default if args.split == "test" else f"{default}-{args.split}")
     results = run_evaluation(
-        args.checkpoint, out=out, corruptions=args.corruptions, severities=args.severities,
+        source, out=out, corruptions=args.corruptions, severities=args.severities,
         perturbations=args.perturbations, alexnet_fr=args.alexnet_fr, attacks=args.attacks,
         n_examples=args.n_examples, eps=args.eps, norm=args.norm, autoattack_version=args.autoattack_version,
         autoattack_attacks=args.autoattack_attacks,
@@ -162,7 +187,7 @@ def _eval(args: argparse.Namespace) -> int:
     )
     print(results_markdown(results))
     print(f"written to {out / 'eval.json'} and {out / 'eval.md'}")
-    if Path(out).resolve().parent == args.checkpoint.parent.resolve():  # results went into the run folder
+    if args.model is None and Path(out).resolve().parent == args.checkpoint.parent.resolve():  # into the run folder
         _refresh_report(args.checkpoint.parent)
     return 0
 
@@ -340,8 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(func=_search)
 
     evaluation = commands.add_parser(
-        "eval", help="clean, corruption and adversarial error of a checkpoint", **_example("eval"))
-    evaluation.add_argument("--checkpoint", type=Path, required=True)
+        "eval", help="clean, corruption and adversarial error of a checkpoint or of any model", **_example("eval"))
+    evaluation.add_argument("--checkpoint", type=Path, help="an ews checkpoint or .safetensors export")
+    evaluation.add_argument("--model", metavar="SPEC",
+                            help="instead of --checkpoint: torchvision:NAME, timm:NAME or package.module:factory "
+                                 "(called with num_classes= when it takes it)")
+    evaluation.add_argument("--weights", type=Path, metavar="FILE",
+                            help="with --model: its state dict (.pth/.pt weights-only pickle or .safetensors)")
+    evaluation.add_argument("--normalize", metavar="NAME",
+                            help=f"with --model: the input normalisation its weights expect: {NORMALIZATION_HELP}")
+    evaluation.add_argument("--dataset", help="with --model: the dataset to score on (digits, cifar10, ...)")
+    evaluation.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="with --model: a config override, e.g. data.root=/data")
     evaluation.add_argument("--corruptions", metavar="PATH_OR_NAME",
                             help="a CIFAR-10-C style folder of NAME.npy, an ImageNet-C folder, cifar10-c / cifar100-c "
                                  "(under data.root), or DATASET-c to generate the set once (e.g. digits-c)")

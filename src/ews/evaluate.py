@@ -1,7 +1,9 @@
-"""`ews eval`: clean, corruption and adversarial error of any checkpoint, as the benchmarks define them.
+"""`ews eval`: clean, corruption and adversarial error of any checkpoint or model, as the benchmarks define them.
 
 Evaluation is separate from training and works on any checkpoint: it rebuilds the model from the
-config stored in the checkpoint, reads weights with `weights_only=True`, and writes
+config stored in the checkpoint (or, for `--model torchvision:NAME|timm:NAME|module:factory`,
+builds that network, loads its weights file and normalises as stated), reads weights with
+`weights_only=True` or safetensors, and writes
 `eval.json` (merged with an earlier evaluation in the same folder, so corruption and
 attack results can be computed in separate calls) plus `eval.md`. Every argument is
 checked before the first image is scored.
@@ -26,8 +28,9 @@ from .corruptions.cifar_c import read_cifar_c
 from .data import DatasetInfo, load
 from .data.splits import evaluation_split
 from .data.subsets import take_images
-from .errors import ConfigError, DataError
-from .runs.checkpoint import atomic_write_text, load_model_weights
+from .errors import CheckpointError, ConfigError, DataError
+from .models.external import Normalized, build_external, parse_normalization
+from .runs.checkpoint import atomic_write_text, load_model_weights, load_state_dict_file, state_dict_mismatch
 from .runs.documents import Block, Heading, Paragraph, Table, fmt, to_markdown
 from .runtime import host_memory
 from .runtime.device import resolve_device
@@ -47,6 +50,35 @@ class TrainedModel:
     info: DatasetInfo
     test_set: Dataset
     checkpoint: Path
+
+
+@dataclass(frozen=True)
+class ExternalModel:
+    """A network from outside `ews` (`torchvision:NAME`, `timm:NAME`, `package.module:factory`) to evaluate:
+    its weights file, the normalisation those weights expect, and the dataset (with config overrides) to score on."""
+
+    spec: str
+    weights: Path
+    normalize: str
+    dataset: str
+    overrides: tuple[str, ...] = ()
+
+
+def load_external(source: ExternalModel, *, device: torch.device, split: str = "test") -> TrainedModel:
+    """Build `source.spec` for the dataset's classes, load its weights (no code runs), normalise as stated."""
+    mean, std = parse_normalization(source.normalize)
+    config = load_config(overrides=[f"data.name={source.dataset}", *source.overrides])
+    d = config.data
+    _, info = load(d.name, root=d.root, train=False, limit=d.limit)
+    test_set = evaluation_split(config, split)
+    net = build_external(source.spec, num_classes=info.num_classes)
+    state = load_state_dict_file(source.weights)
+    reason = state_dict_mismatch(net, state)
+    if reason is not None:
+        raise CheckpointError(f"weights {source.weights} do not fit {source.spec}: {reason}")
+    net.load_state_dict(state)
+    model = Normalized(net, mean=mean, std=std).to(device).eval()
+    return TrainedModel(model, config, info, test_set, source.weights)
 
 
 def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Sequence[str] = (),
@@ -133,7 +165,7 @@ def _first_images(dataset: Dataset, count: int) -> tuple[torch.Tensor, torch.Ten
 
 
 def run_evaluation(
-    checkpoint: str | Path,
+    checkpoint: str | Path | ExternalModel,
     *,
     out: str | Path,
     corruptions: str | None = None,
@@ -152,14 +184,22 @@ def run_evaluation(
     progress: bool = True,
     split: str = "test",
 ) -> dict[str, Any]:
-    """Evaluate one checkpoint on its test (or held-out validation) split; write `eval.json` and `eval.md` into `out`."""
+    """Evaluate one checkpoint (or `ExternalModel`) on its test (or held-out validation) split; write `eval.json`
+    and `eval.md` into `out`."""
     out = Path(out)
+    external = checkpoint if isinstance(checkpoint, ExternalModel) else None
     _check_request(out, attacks=attacks, severities=severities, n_examples=n_examples, eps=eps, norm=norm,
                    autoattack_version=autoattack_version, autoattack_attacks=autoattack_attacks,
-                   inputs={"--perturbations": perturbations, "--alexnet-fr": alexnet_fr})
+                   inputs={"--perturbations": perturbations, "--alexnet-fr": alexnet_fr,
+                           "--weights": None if external is None else external.weights})
+    if external is not None:
+        parse_normalization(external.normalize)
     torch_device = resolve_device(device)
     host_memory.retain_for(torch_device.type)
-    trained = load_trained(checkpoint, device=torch_device, split=split)
+    if external is not None:
+        trained = load_external(external, device=torch_device, split=split)
+    else:
+        trained = load_trained(checkpoint, device=torch_device, split=split)
     batch = batch_size or trained.config.train.eval_batch_size
     corruption_path = None
     if corruptions is not None:
@@ -168,8 +208,10 @@ def run_evaluation(
         if corruption_layout(corruption_path) == "cifar":
             read_cifar_c(corruption_path)  # every file checked before the first image is scored
 
-    results: dict[str, Any] = {"checkpoint": str(checkpoint), "dataset": trained.config.data.name,
+    results: dict[str, Any] = {"checkpoint": str(trained.checkpoint), "dataset": trained.config.data.name,
                                "model": trained.config.model.name, "method": trained.config.method, "split": split}
+    if external is not None:
+        results.update(model=external.spec, method="external", normalization=external.normalize)
     test_loader = DataLoader(trained.test_set, batch_size=batch)
     results["clean_error"] = round(100.0 * (1.0 - evaluate(trained.model, test_loader, device=torch_device)), 4)
     scoring = {"batch_size": batch, "device": torch_device, "progress": progress}

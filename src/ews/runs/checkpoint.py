@@ -87,7 +87,37 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`; every failure is a one-line `CheckpointError`."""
+    payload = _read_weights_only(Path(path), map_location=map_location)
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"checkpoint {path} is not an ews checkpoint (no format_version)")
+    if payload["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {payload['format_version']}; "
+            f"this ews reads up to {FORMAT_VERSION}: upgrade ews"
+        )
+    return payload
+
+
+def load_state_dict_file(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A state dict from any library's weights file: `.safetensors`, or a `weights_only` pickle of a state dict
+    (or of a dict holding it under `state_dict` / `model`, as Lightning and many training scripts save it)."""
     path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        if not path.is_file():
+            raise CheckpointError(f"weights file {path} does not exist")
+        return load_file(str(path), device=str(map_location))
+    payload = _read_weights_only(path, map_location=map_location)
+    for key in ("state_dict", "model"):
+        if isinstance(payload, dict) and isinstance(payload.get(key), dict):
+            return payload[key]
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"weights file {path} holds a {type(payload).__name__}, not a state dict")
+    return payload
+
+
+def _read_weights_only(path: Path, *, map_location: str | torch.device) -> Any:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
@@ -104,13 +134,6 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         raise CheckpointError(f"checkpoint {path} could not be read: {reason}") from None
     except Exception as err:  # torn, truncated or foreign files
         raise CheckpointError(f"checkpoint {path} could not be read: {type(err).__name__}: {first_line(err)}") from None
-    if not isinstance(payload, dict) or "format_version" not in payload:
-        raise CheckpointError(f"checkpoint {path} is not an ews checkpoint (no format_version)")
-    if payload["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {payload['format_version']}; "
-            f"this ews reads up to {FORMAT_VERSION}: upgrade ews"
-        )
     return payload
 
 
