@@ -10,7 +10,9 @@ machine load hits all alike) and taking the median after warm-up:
 - adversarial: AT+EWS step / AT step with PGD-10;
 - search: controller search time / training time at K = 10, D_s = 10 %, C = 8, from the
   time of one controller step and of one EWS step (demo model and ResNet-18);
-- framework: throughput of `ews.training.trainer.train_one_epoch` / a plain PyTorch loop, same model.
+- framework: throughput of `ews.training.trainer.train_one_epoch` / a plain PyTorch loop, same model;
+- api: an epoch of EWS through `ews.EWS` in a plain PyTorch loop (the README's snippet) against the
+  Trainer's epoch (`train_one_epoch` with the same `ews.EWS`) and plain training (ResNet-18, ResNet-50).
 
 Run from the project root (about 12 minutes on 2 CPU cores):
 
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import ews
 from ews import models
 from ews.runtime import host_memory
 from ews.attacks import PGDSettings
@@ -46,7 +49,7 @@ from ews.training.loop import StepContext, train_one_epoch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' masking oracle
 from tests.subnets.masking_oracle import masked_subnet  # noqa: E402
 
-SECTIONS = ("subnet", "readings", "adversarial", "search", "framework")
+SECTIONS = ("subnet", "readings", "adversarial", "search", "framework", "api")
 
 # The two readings of rho for paths (docs/concepts.md "The two readings of rho = 0.5"): name -> SubnetSpace keywords.
 READINGS = {
@@ -236,6 +239,41 @@ def plain_epoch(model: nn.Module, batches: list, optimizer: torch.optim.Optimize
     return total.item()
 
 
+def ews_epoch(enhancer: ews.EWS, batches: list, optimizer: torch.optim.Optimizer, device: torch.device) -> float:
+    """EWS in the user's own loop: the plain loop with `enhancer.loss(x, y).total` as the loss."""
+    enhancer.model.train()
+    total = torch.zeros((), device=device)
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        losses = enhancer.loss(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        losses.total.backward()
+        optimizer.step()
+        total += losses.base
+    return total.item()
+
+
+def api_section(name: str, args: argparse.Namespace) -> dict[str, float]:
+    """Epochs of `args.api_batches` batches, interleaved: `ews.EWS` in a plain loop, the Trainer's loop, plain CE."""
+    bench = Bench(name, batch=args.batch, args=args)
+    batches = [(torch.rand_like(bench.x, device="cpu"), torch.randint(0, 10, (len(bench.y),)))
+               for _ in range(args.api_batches)]
+    context = StepContext(device=bench.device, objective=Objective(mode="standard"), progress=False)
+    own, trainers = ews.EWS(bench.model, seed=0), ews.EWS(bench.model, seed=0)
+    ms = interleaved({
+        "ews_loop": lambda: ews_epoch(own, batches, bench.optimizer, bench.device),
+        "trainer": lambda: train_one_epoch(bench.model, batches, bench.optimizer, context, enhancer=trainers),
+        "plain": lambda: plain_epoch(bench.model, batches, bench.optimizer, bench.device),
+    }, device=bench.device, warmup=1, steps=args.api_rounds)
+    step = {k: v / args.api_batches for k, v in ms.items()}
+    ratio = step["ews_loop"] / step["trainer"]
+    print(f"{name}, batch {args.batch}, ms per step: ews.EWS in a plain loop {step['ews_loop']:.0f}, Trainer loop "
+          f"{step['trainer']:.0f}, plain training {step['plain']:.0f} -> EWS loop / Trainer {ratio:.3f}, "
+          f"EWS loop / plain {step['ews_loop'] / step['plain']:.3f}")
+    return {**{f"api_{k}_ms_{name}": round(v, 1) for k, v in step.items()},
+            f"api_ews_loop_over_trainer_{name}": round(ratio, 3)}
+
+
 def framework_section(args: argparse.Namespace) -> float:
     bench = Bench(args.demo_model, batch=args.demo_batch, args=args)
     batches = [(torch.rand_like(bench.x, device="cpu"), torch.randint(0, 10, (len(bench.y),)))
@@ -271,6 +309,8 @@ def main() -> None:
     parser.add_argument("--framework-batches", type=int, default=8)
     parser.add_argument("--framework-rounds", type=int, default=11)
     parser.add_argument("--flop-subnets", type=int, default=20)
+    parser.add_argument("--api-batches", type=int, default=1, help="batches per timed epoch in the api section")
+    parser.add_argument("--api-rounds", type=int, default=15, help="timed epochs per variant in the api section")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -309,6 +349,9 @@ def main() -> None:
         result["search_fraction"] = round(max(shares.values()), 5)
     if "framework" in sections:
         result["framework_over_plain"] = round(framework_section(args), 3)
+    if "api" in sections:
+        for name in names:
+            result.update(api_section(name, args))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
