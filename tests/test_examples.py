@@ -20,7 +20,7 @@ def test_the_three_examples_are_there() -> None:
 @pytest.mark.parametrize("script", EXAMPLES)
 def test_example_runs_on_tiny_data(script: str, tmp_path: Path) -> None:
     extra = ["--out", str(tmp_path / "run")] if script == "lightning_module.py" else []
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--limit", "120", "--epochs", "2", *extra],
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--limit", "60", "--epochs", "1", *extra],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]

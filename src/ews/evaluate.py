@@ -196,10 +196,7 @@ def run_evaluation(
         parse_normalization(external.normalize)
     torch_device = resolve_device(device)
     host_memory.retain_for(torch_device.type)
-    if external is not None:
-        trained = load_external(external, device=torch_device, split=split)
-    else:
-        trained = load_trained(checkpoint, device=torch_device, split=split)
+    trained = _load(checkpoint, device=torch_device, split=split)
     batch = batch_size or trained.config.train.eval_batch_size
     corruption_path = None
     if corruptions is not None:
@@ -208,10 +205,7 @@ def run_evaluation(
         if corruption_layout(corruption_path) == "cifar":
             read_cifar_c(corruption_path)  # every file checked before the first image is scored
 
-    results: dict[str, Any] = {"checkpoint": str(trained.checkpoint), "dataset": trained.config.data.name,
-                               "model": trained.config.model.name, "method": trained.config.method, "split": split}
-    if external is not None:
-        results.update(model=external.spec, method="external", normalization=external.normalize)
+    results = _identity(trained, external, split=split)
     test_loader = DataLoader(trained.test_set, batch_size=batch)
     results["clean_error"] = round(100.0 * (1.0 - evaluate(trained.model, test_loader, device=torch_device)), 4)
     scoring = {"batch_size": batch, "device": torch_device, "progress": progress}
@@ -229,6 +223,21 @@ def run_evaluation(
             results.setdefault("warnings", []).extend(adv["warnings"])
         results.update({key: value for key, value in adv.items() if key != "warnings"})
     return write_results(out, results)
+
+
+def _load(source: str | Path | ExternalModel, *, device: torch.device, split: str) -> TrainedModel:
+    if isinstance(source, ExternalModel):
+        return load_external(source, device=device, split=split)
+    return load_trained(source, device=device, split=split)
+
+
+def _identity(trained: TrainedModel, external: ExternalModel | None, *, split: str) -> dict[str, Any]:
+    """What was evaluated, the first keys of `eval.json`."""
+    results: dict[str, Any] = {"checkpoint": str(trained.checkpoint), "dataset": trained.config.data.name,
+                               "model": trained.config.model.name, "method": trained.config.method, "split": split}
+    if external is not None:
+        results.update(model=external.spec, method="external", normalization=external.normalize)
+    return results
 
 
 def _check_request(out: Path, *, attacks: Sequence[str], severities: Sequence[int], n_examples: int,

@@ -77,7 +77,7 @@ class EWS:
         self.timing = SearchTiming(schedule=schedule, K=K, every_iterations=every_iterations,
                                    before_training=before_training)
         self.sampler: SubnetSampler = make_sampler(strategy, self.space, controller, seed=seed + 2)
-        self.objective = dataclasses.replace(objective or Objective("standard"), lam=lam, subnet_loss=subnet_loss)
+        self.objective = _with_term(objective or Objective("standard"), lam=lam, subnet_loss=subnet_loss)
         self.passes = passes
         self.search_adversarial = search_adversarial
         self.generator = torch.Generator().manual_seed(seed + 1)  # draws each step's subnet
@@ -214,6 +214,13 @@ class EWS:
 
     def _space_key(self) -> str:
         return f"{type(self.sampler).__name__} over {self.space!r}"
+
+
+def _with_term(objective: Objective, *, lam: float, subnet_loss: str) -> Objective:
+    """`objective` with this EWS term; the very same object when it already has it (the caller's, e.g. the Trainer's)."""
+    if objective.lam == lam and objective.subnet_loss == subnet_loss:
+        return objective
+    return dataclasses.replace(objective, lam=lam, subnet_loss=subnet_loss)
 
 
 def _check_settings(*, rho: float, lam: float, subnet_loss: str, strategy: str, passes: int) -> None:
