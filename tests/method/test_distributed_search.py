@@ -41,7 +41,7 @@ def test_each_rank_scores_its_own_shard_and_rewards_are_summed(tmp_path: Path) -
     subnets = [ews.EWS(model, seed=1).space.sample(torch.Generator().manual_seed(i)) for i in range(4)]
     alone = [subnet_accuracies(model, subnets, x, y) for x, y in _shards()]  # each shard scored on its own
     os.environ["EWS_TEST_PORT"] = str(29500 + os.getpid() % 1000)
-    mp.spawn(_rank, args=(str(tmp_path),), nprocs=2, join=True)
+    mp.start_processes(_rank, args=(str(tmp_path),), nprocs=2, join=True, start_method="fork")  # no re-imports
     results = [torch.load(tmp_path / f"{rank}.pt", weights_only=True) for rank in range(2)]
     expected = (alone[0] + alone[1]) / 2  # equal shard sizes: the mean over all 16 images
     for result in results:
