@@ -153,17 +153,16 @@ def _eval_source(args: argparse.Namespace):  # noqa: ANN202 - a Path or an `eval
     """`--checkpoint FILE`, or `--model SPEC --weights FILE --normalize N --dataset D`; each rest is refused."""
     from .evaluate import ExternalModel
 
+    companions = {"--weights": args.weights, "--normalize": args.normalize, "--dataset": args.dataset}
     if args.model is None:
         if args.checkpoint is None:
             raise ConfigError("ews eval needs --checkpoint FILE, or --model SPEC with --weights, --normalize and "
                               "--dataset")
-        stray = [flag for flag, value in (("--weights", args.weights), ("--normalize", args.normalize),
-                                          ("--dataset", args.dataset)) if value is not None]
+        stray = [flag for flag, value in companions.items() if value is not None]
         if stray:
             raise ConfigError(f"{stray[0]} goes with --model, not with --checkpoint (the checkpoint records it)")
         return args.checkpoint
-    missing = [flag for flag, value in (("--weights", args.weights), ("--normalize", args.normalize),
-                                        ("--dataset", args.dataset)) if value is None]
+    missing = [flag for flag, value in companions.items() if value is None]
     if args.checkpoint is not None or missing:
         raise ConfigError(f"--model {args.model} needs {', '.join(missing)}" if missing
                           else "give --checkpoint or --model, not both")

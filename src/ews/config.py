@@ -24,14 +24,14 @@ import yaml
 from .data import DATASET_NAMES
 from .data.augment import AUGMENTATIONS, AUTOAUGMENT_POLICIES, AugMixConfig
 from .errors import ConfigError
+from .method import SCHEDULES as SEARCH_SCHEDULES
 from .models import list_models
+from .objectives import SUBNET_LOSSES
 from .search import BASELINES, STRATEGIES
 from .subnets import CHANNEL_MODES
 
 METHODS = ("vanilla", "dropout", "ews")
 SCHEDULES = ("step", "cosine")
-SUBNET_LOSSES = ("kl", "ce")
-SEARCH_SCHEDULES = ("epochs", "iterations")
 _NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 _FLOAT_TEXT = re.compile(rf"(?P<num>{_NUMBER})(\s*/\s*(?P<den>{_NUMBER}))?")
 TRAIN_MODES = ("standard", "at", "trades")

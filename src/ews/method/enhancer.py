@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError, UserError
-from ..objectives import Objective, StepLosses, subnet_term
+from ..objectives import SUBNET_LOSSES, Objective, StepLosses, subnet_term
 from ..runtime import distributed
 from ..search import STRATEGIES, ControllerSettings, SearchStats, SubnetSampler, controller_settings, make_sampler
 from ..subnets import SubnetSpace, check_rho, unwrap, use_subnet
@@ -26,7 +26,6 @@ from .timing import SearchTiming
 if TYPE_CHECKING:
     from ..config import Config
 
-SUBNET_LOSSES = ("kl", "ce")
 Batches = Iterable[tuple[Tensor, Tensor]]
 
 
@@ -115,7 +114,7 @@ class EWS:
         net = self.model if model is None else model
         if self.objective.adversarial and x_adv is None:
             x_adv = self.objective.adversarial_examples(unwrap(net), x, y)
-        search = self._step_search(self.objective.search_images(x, x_adv), y)
+        search = self._step_search(x, x_adv, y)
         losses = self.objective.losses(net, x, x_adv, y, subnet=self.sampler.sample(self.generator))
         return EWSLoss(**vars(losses), search=search)
 
@@ -125,17 +124,17 @@ class EWS:
         Costs one subnet forward (the full pass is the caller's); add `.total` to your loss.
         `base` is zero: the caller's own loss is not known here.
         """
-        search = self._step_search(x, y)
+        search = self._step_search(x, None, y)
         with use_subnet(self.model if model is None else model, self.sampler.sample(self.generator)) as net:
             term = subnet_term(net(x), logits, y, kind=self.objective.subnet_loss)
         return EWSLoss(self.lam * term, logits.new_zeros(()).detach(), term.detach(), logits.detach(), search=search)
 
-    def _step_search(self, images: Tensor, y: Tensor) -> SearchStats | None:
+    def _step_search(self, x: Tensor, x_adv: Tensor | None, y: Tensor) -> SearchStats | None:
         """Count the step; under the iteration schedule, one controller step on this batch when due."""
         step, self.iteration = self.iteration, self.iteration + 1
         if not (self.searches and self.timing.at_step(step)):
             return None
-        return self.sampler.update(unwrap(self.model), [(images, y)])
+        return self.sampler.update(unwrap(self.model), [(self.objective.search_images(x, x_adv), y)])
 
     # --- search rounds -----------------------------------------------------------------------------------
     def due(self, epoch: int) -> bool:

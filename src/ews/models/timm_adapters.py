@@ -9,6 +9,7 @@ so they are refused in one line rather than silently mis-sliced.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 from torch import nn
@@ -24,9 +25,9 @@ def _is_identity(module: nn.Module | None) -> bool:
     return module is None or isinstance(module, nn.Identity)
 
 
-def _adopt(block: nn.Module, *, where: str) -> AdoptedBlock | None:
-    from timm.models.resnet import BasicBlock, Bottleneck
-
+def _adopt(block: nn.Module, *, where: str, kinds: tuple[type, type]) -> AdoptedBlock | None:
+    """`kinds`: timm's (BasicBlock, Bottleneck)."""
+    BasicBlock, Bottleneck = kinds
     if isinstance(block, AdoptedBlock):
         return block
     if not isinstance(block, (BasicBlock, Bottleneck)):
@@ -48,8 +49,8 @@ def from_timm(net: nn.Module, *, mean: Sequence[float] = IMAGENET_MEAN,
     Pass the `mean`/`std` the weights were trained with (timm's `pretrained_cfg` has them).
     """
     try:
-        import timm  # noqa: F401
+        from timm.models.resnet import BasicBlock, Bottleneck
     except ImportError:
         raise ConfigError("from_timm needs timm: pip install 'ews-robust[timm]'") from None
-    adopt_stages(net, _adopt, family="timm", supported=SUPPORTED)
+    adopt_stages(net, partial(_adopt, kinds=(BasicBlock, Bottleneck)), family="timm", supported=SUPPORTED)
     return AdoptedResNet(net, mean=mean, std=std)

@@ -20,13 +20,16 @@ def subnet_kl(subnet_logits: Tensor, full_logits: Tensor) -> Tensor:
     )
 
 
+SUBNET_LOSSES = ("kl", "ce")  # the enhancement losses `subnet_term` knows
+
+
 def subnet_term(subnet_logits: Tensor, full_logits: Tensor, targets: Tensor, *, kind: str) -> Tensor:
     """The enhancement loss: `kl` distils the full network (Eq. 2); `ce` uses the labels (Table A)."""
     if kind == "kl":
         return subnet_kl(subnet_logits, full_logits)
     if kind == "ce":
         return F.cross_entropy(subnet_logits, targets)
-    raise ValueError(f"subnet loss must be kl or ce, got {kind!r}")
+    raise ValueError(f"subnet loss must be one of {', '.join(SUBNET_LOSSES)}, got {kind!r}")
 
 
 @dataclass

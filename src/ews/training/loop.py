@@ -112,7 +112,8 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, context: Ste
                 losses = objective.losses(model, x, x_adv, y, subnet=None)
             else:
                 losses = enhancer.loss(x, y, x_adv=x_adv, model=model)
-                searches.extend([losses.search] if losses.search is not None else [])
+                if losses.search is not None:
+                    searches.append(losses.search)
         optimizer.zero_grad(set_to_none=True)
         context.scaler.scale(losses.total).backward()
     return losses

@@ -27,7 +27,7 @@ class SearchSchedule:
 
     def due(self, epoch: int) -> bool:
         """Algorithm 1: search before every K-th epoch (and before the first, by default)."""
-        return self.images is not None and self.enhancer.due(epoch)
+        return self.enhancer is not None and self.enhancer.due(epoch)
 
     def run(self) -> SearchStats:
         """One search round: `search.passes` passes over D_s, one controller step per batch.
