@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean browser
+.PHONY: demo test bench clean browser fashion-mnist
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; run 'make PYTHON=python3.X ...'"; exit 1; }
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/ews demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser fashion-mnist
 	$(VENV)/bin/python -m pytest -q
 
 # Headless Chromium for the test that opens an HTML report; installed from Debian's packages when
@@ -24,6 +24,15 @@ browser:
 		{ apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && \
 		apt-get install -y -qq chromium >/dev/null 2>&1; }; } || \
 		echo "make: chromium not installed; the HTML report test will be skipped"; } || true
+
+# Fashion-MNIST's four idx files in /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist), read by
+# `data.name: fashion-mnist`; where apt-get is not usable as root, pass data.root or --download instead (never a
+# reason for make to fail; the test on the real files is then skipped).
+fashion-mnist:
+	@[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || { [ "$$(id -u)" = 0 ] && \
+		command -v apt-get >/dev/null 2>&1 && { apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; }; } || \
+		echo "make: dataset-fashion-mnist not installed; pass data.root or --download for data.name=fashion-mnist"; } || true
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/step_time.py

@@ -25,7 +25,7 @@ import torch
 from ews import models
 from ews.attacks import PGDSettings
 from ews.objectives import Objective
-from ews.subnets import SubnetSpace
+from ews.subnets import DEFAULT_READING, SubnetSpace
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -54,7 +54,7 @@ def main() -> None:
     device = torch.device(args.device)
     model = models.create(args.model, num_classes=10).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    space = SubnetSpace.from_model(model, rho=args.rho)
+    space = SubnetSpace.from_model(model, rho=args.rho, reading=DEFAULT_READING)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(args.batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)

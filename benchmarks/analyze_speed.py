@@ -26,7 +26,7 @@ from ews.analysis.inputs import evaluation_subset
 from ews.analysis.scoring import score_subnets
 from ews.data import load
 from ews.models import create
-from ews.subnets import SubnetSpace, use_subnet
+from ews.subnets import DEFAULT_READING, SubnetSpace, use_subnet
 
 
 @torch.no_grad()
@@ -64,8 +64,8 @@ def main() -> None:
     model = create("resnet20", num_classes=info.num_classes, mean=info.mean, std=info.std).eval()
     images = evaluation_subset(dataset, len(dataset))
     g = torch.Generator().manual_seed(0)
-    wide = SubnetSpace.from_model(model, rho=0.7)
-    half = SubnetSpace.from_model(model, rho=0.5)
+    wide = SubnetSpace.from_model(model, rho=0.7, reading=DEFAULT_READING)
+    half = SubnetSpace.from_model(model, rho=0.5, reading=DEFAULT_READING)
     fig1 = [wide.sample(g) for _ in range(args.subnets)]
     fig7 = [(b, half.sample_block(b, g)) for b in range(len(half)) for _ in range(args.block_subnets)]
 

@@ -3,11 +3,11 @@
 Four questions, each answered by interleaving the variants step by step (so drift in
 machine load hits all alike) and taking the median after warm-up:
 
-- subnet: EWS step / vanilla step at rho = 0.5 (CIFAR ResNet-18 and ResNet-50), with the
+- subnet: EWS step / vanilla step at rho = 0.5 in the default reading (CIFAR ResNet-18 and ResNet-50), with the
   0/1-masking oracle's step and the analytic FLOP fraction of the sampled subnets beside it;
-- readings: EWS step / vanilla step for each reading of rho for paths (one path per block,
-  both paths, both paths with only hidden convs sliced), all four interleaved;
-- adversarial: AT+EWS step / AT step with PGD-10;
+- readings: EWS step / vanilla step in each named reading of rho (`ews.subnets.readings`:
+  default, paper-text, authors), all interleaved, each with its FLOP fraction;
+- adversarial: AT+EWS step / AT step with PGD-10, beside its FLOP floor (whole steps' FLOPs counted);
 - search: controller search time / training time at K = 10, D_s = 10 %, C = 8, from the
   time of one controller step and of one EWS step (demo model and ResNet-18);
 - framework: throughput of `ews.training.trainer.train_one_epoch` / a plain PyTorch loop, same model;
@@ -43,7 +43,7 @@ from ews.config import SearchConfig
 from ews.objectives import Objective
 from ews.runtime.precision import autocast, grad_scaler
 from ews.search import create_sampler
-from ews.subnets import Subnet, SubnetSpace, use_subnet
+from ews.subnets import DEFAULT_READING, READINGS, Subnet, SubnetSpace, use_subnet
 from ews.training.loop import StepContext, train_one_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' masking oracle
@@ -51,12 +51,6 @@ from tests.subnets.masking_oracle import masked_subnet  # noqa: E402
 
 SECTIONS = ("subnet", "readings", "adversarial", "search", "framework", "api")
 
-# The two readings of rho for paths (docs/concepts.md "The two readings of rho = 0.5"): name -> SubnetSpace keywords.
-READINGS = {
-    "one-path": {"rho_paths": 0.5},
-    "both-paths": {"rho_paths": 1.0},
-    "both-paths-hidden": {"rho_paths": 1.0, "channels": "hidden"},
-}
 
 
 def sync(device: torch.device) -> None:
@@ -92,7 +86,7 @@ class Bench:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                                          weight_decay=5e-4)
-        self.space = SubnetSpace.from_model(self.model, rho=args.rho)
+        self.space = SubnetSpace.from_model(self.model, rho=args.rho, reading=DEFAULT_READING)
         self.generator = torch.Generator().manual_seed(0)
         memory = torch.channels_last if args.channels_last else torch.contiguous_format
         self.x = torch.rand(batch, 3, args.image_size, args.image_size, device=self.device).to(memory_format=memory)
@@ -120,6 +114,22 @@ class Bench:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+
+    def step_flop_floor(self, objective: Objective, subnets: int) -> float:
+        """FLOPs of a whole training step with EWS over those of one without (attack, forward, backward): the
+        ratio an implementation with no overhead would reach, averaged over `subnets` sampled subnets."""
+        x, y = self.x[:2], self.y[:2]
+
+        def flops(subnet: Subnet | None) -> int:
+            with FlopCounterMode(display=False) as counter:
+                x_adv = objective.adversarial_examples(self.model, x, y)
+                objective.losses(self.model, x, x_adv, y, subnet=subnet).total.backward()
+            self.optimizer.zero_grad(set_to_none=True)
+            return counter.get_total_flops()
+
+        generator = torch.Generator().manual_seed(1)
+        plain = flops(None)
+        return statistics.mean(flops(self.space.sample(generator)) / plain for _ in range(subnets))
 
     def flop_fraction(self, subnets: int) -> float:
         """Mean forward FLOPs a subnet pass adds in an EWS step, over the full network's.
@@ -173,7 +183,7 @@ def readings_section(name: str, args: argparse.Namespace) -> dict[str, float]:
     """What each reading of `rho_paths` costs: one model, one batch, the three spaces' EWS steps interleaved."""
     bench = Bench(name, batch=args.batch, args=args)
     standard = Objective(mode="standard")
-    spaces = {reading: SubnetSpace.from_model(bench.model, rho=args.rho, **kw) for reading, kw in READINGS.items()}
+    spaces = {name: SubnetSpace.from_model(bench.model, rho=args.rho, reading=name) for name in READINGS}
     steps = {"vanilla": lambda: bench.step(standard, None)}
     steps.update({reading: (lambda space=space: bench.step(standard, space.sample(bench.generator)))
                   for reading, space in spaces.items()})
@@ -198,9 +208,11 @@ def adversarial_section(args: argparse.Namespace) -> dict[str, float]:
         "at_ews": lambda: bench.step(at, bench.space.sample(bench.generator)),
     }, device=bench.device, warmup=args.warmup, steps=args.adv_steps)
     ratio = ms["at_ews"] / ms["at"]
+    floor = bench.step_flop_floor(at, args.flop_subnets)
     print(f"{args.adv_model}, batch {args.adv_batch}, PGD-10: AT {ms['at']:.0f} ms, AT+EWS {ms['at_ews']:.0f} ms "
-          f"-> AT+EWS / AT {ratio:.3f}")
-    return {"at_ms": round(ms["at"], 1), "at_ews_ms": round(ms["at_ews"], 1), "at_ews_over_at": round(ratio, 3)}
+          f"-> AT+EWS / AT {ratio:.3f} (FLOP floor {floor:.3f}: attack, forward and backward counted)")
+    return {"at_ms": round(ms["at"], 1), "at_ews_ms": round(ms["at_ews"], 1), "at_ews_over_at": round(ratio, 3),
+            "at_ews_flop_floor": round(floor, 3)}
 
 
 def search_section(name: str, args: argparse.Namespace, *, batch: int) -> float:
@@ -329,10 +341,12 @@ def main() -> None:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {args.threads} threads",
         "torch": torch.__version__, "batch": args.batch, "rho": args.rho, "precision": args.precision,
         "channels_last": args.channels_last, "host_memory_retained": retained,
+        "reading": {**READINGS[DEFAULT_READING].to_dict(), "rho": args.rho},  # what the headline rows time
     }
     print(f"ews step-time benchmark on {result['device']}, torch {torch.__version__}, {args.precision}"
           f"{', channels_last' if args.channels_last else ''}; median of {args.steps} steps after {args.warmup} warm-up"
-          f"{'; freed host memory retained, as ews train does' if retained else ''}")
+          f"{'; freed host memory retained, as ews train does' if retained else ''}; subnets in the "
+          f"{DEFAULT_READING!r} reading at rho {args.rho} unless a row names another")
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if "subnet" in sections:
         for i, name in enumerate(names):

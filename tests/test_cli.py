@@ -355,7 +355,7 @@ def test_corrupt_then_eval_prints_the_table_and_writes_eval_json(
     code = main(["corrupt", "--dataset", "digits", "--out", str(out), "--limit", "30", "--corruptions",
                  "fog,pixelate", "--severities", "1,5", "--workers", "1", "--no-progress"])
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["fog.npy", "labels.npy", "pixelate.npy"]
+    assert sorted(p.name for p in out.iterdir()) == ["fog.npy", "labels.npy", "meta.json", "pixelate.npy"]
     capsys.readouterr()
     code = main(["eval", "--checkpoint", str(finished_run / "checkpoint.pt"), "--corruptions", str(out),
                  "--severities", "1", "--no-progress"])

@@ -204,7 +204,7 @@ BAD_OVERRIDES = [
     # choices
     (["method=sgd"], "method"),
     (["model.name=resnet1000"], "model.name"),
-    (["data.name=mnist"], "data.name"),
+    (["data.name=svhn"], "data.name"),
     (["train.schedule=linear"], "train.schedule"),
     (["ews.subnet_loss=mse"], "ews.subnet_loss"),
     (["search.strategy=greedy"], "search.strategy"),

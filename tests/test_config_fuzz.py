@@ -60,7 +60,7 @@ def _wrong_types(hint: typing.Any) -> list[typing.Any]:
 
 WRONG_TYPE = [(key, value) for key, hint in _leaves().items() for value in _wrong_types(hint)]
 OUT_OF_RANGE = [
-    ("seed", -1), ("seed", 2**64), ("method", "bogus"), ("data.name", "mnist"), ("data.limit", 0),
+    ("seed", -1), ("seed", 2**64), ("method", "bogus"), ("data.name", "svhn"), ("data.limit", 0),
     ("data.augment", "sometimes"), ("data.num_workers", -1), ("data.augmix.severity", 11), ("data.augmix.depth", 0),
     ("model.name", "resnet1000"), ("train.epochs", 0), ("train.batch_size", 0), ("train.lr", 0), ("train.lr", -0.1),
     ("train.lr", float("nan")), ("train.lr", float("inf")), ("train.momentum", -1), ("train.schedule", "linear"),

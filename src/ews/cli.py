@@ -14,6 +14,7 @@ from typing import Sequence
 from . import __version__
 from .errors import ConfigError, UserError
 from .models.external import NORMALIZATION_HELP
+from .subnets.readings import READING_NAMES
 from .runtime.interrupts import TrainingInterrupted
 
 
@@ -182,7 +183,7 @@ def _eval(args: argparse.Namespace) -> int:
         n_examples=args.n_examples, eps=args.eps, norm=args.norm, autoattack_version=args.autoattack_version,
         autoattack_attacks=args.autoattack_attacks,
         batch_size=args.batch_size, device=args.device, seed=args.seed, progress=not args.no_progress,
-        split=args.split,
+        split=args.split, corruption_images=args.corruption_images,
     )
     print(results_markdown(results))
     print(f"written to {out / 'eval.json'} and {out / 'eval.md'}")
@@ -206,7 +207,7 @@ def _analyze(args: argparse.Namespace) -> int:
     settings = AnalysisSettings(
         subnets=args.subnets, rho=args.rho, inputs=tuple(args.inputs), images=args.images,
         block_subnets=args.block_subnets, corruptions=args.corruptions, bn=args.bn,
-        batch_size=args.batch_size, seed=args.seed,
+        batch_size=args.batch_size, seed=args.seed, reading=args.reading,
     )
     out = args.out or args.checkpoint.parent / "analysis"
     result = run_analysis(args.checkpoint, out=out, compare=args.compare, settings=settings, device=args.device,
@@ -281,7 +282,7 @@ def _corrupt(args: argparse.Namespace) -> int:
         args.dataset, args.out, root=args.root, split=args.split, limit=args.limit, corruptions=args.corruptions,
         severities=args.severities, seed=args.seed, workers=args.workers, progress=not args.no_progress,
     )
-    print(f"wrote {len(paths)} corruption files and labels.npy to {args.out}")
+    print(f"wrote {len(paths)} corruption files, labels.npy and meta.json to {args.out}")
     return 0
 
 
@@ -379,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--corruptions", metavar="PATH_OR_NAME",
                             help="a CIFAR-10-C style folder of NAME.npy, an ImageNet-C folder, cifar10-c / cifar100-c "
                                  "(under data.root), or DATASET-c to generate the set once (e.g. digits-c)")
+    evaluation.add_argument("--corruption-images", type=int, metavar="N",
+                            help="a generated DATASET-c set covers the first N images of the split, stratified "
+                                 "(default: all; Fashion-MNIST-C of all 10,000 is 750,000 images)")
     evaluation.add_argument("--severities", type=_int_list, default=[1, 2, 3, 4, 5], help="e.g. 1-5 or 1,3,5")
     evaluation.add_argument("--perturbations", type=Path, metavar="PATH", help="an ImageNet-P folder")
     evaluation.add_argument("--alexnet-fr", type=Path, metavar="FILE",
@@ -402,8 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     corrupt = commands.add_parser(
         "corrupt", help="write a CIFAR-10-C style corruption set of any dataset", **_example("corrupt"))
-    corrupt.add_argument("--dataset", required=True, help="digits, cifar10, cifar100 or imagefolder")
-    corrupt.add_argument("--root", help="the dataset's folder (not needed for digits)")
+    corrupt.add_argument("--dataset", required=True,
+                         help="digits, fashion-mnist, mnist, cifar10, cifar100 or imagefolder")
+    corrupt.add_argument("--root", help="the dataset's folder (not needed for digits, nor for fashion-mnist "
+                                        "where Debian's dataset-fashion-mnist is installed)")
     corrupt.add_argument("--out", type=Path, required=True)
     corrupt.add_argument("--split", choices=("test", "train"), default="test")
     corrupt.add_argument("--limit", type=int, help="first N images, stratified (quick sets)")
@@ -432,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="BatchNorm of subnet passes: batch statistics, as subnets are trained and searched "
                               "(default), or the full network's running statistics, sliced (eval)")
     analyze.add_argument("--batch-size", type=int, default=500)
+    analyze.add_argument("--reading", choices=READING_NAMES,
+                         help="the reading of rho every model is probed in (default: the one --checkpoint trained "
+                              "with); compared models always share one")
     _add_output_options(analyze, default_out="analysis/")
     analyze.set_defaults(func=_analyze)
 

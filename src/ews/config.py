@@ -26,9 +26,9 @@ from .data.augment import AUGMENTATIONS, AUTOAUGMENT_POLICIES, AugMixConfig
 from .errors import ConfigError
 from .method import SCHEDULES as SEARCH_SCHEDULES
 from .models import list_models
-from .objectives import SUBNET_LOSSES
+from .objectives import KL_REDUCTIONS, SUBNET_LOSSES
 from .search import BASELINES, STRATEGIES
-from .subnets import CHANNEL_MODES
+from .subnets import CHANNEL_MODES, DEFAULT_READING, READING_NAMES, Reading, reading_of
 
 METHODS = ("vanilla", "dropout", "ews")
 SCHEDULES = ("step", "cosine")
@@ -42,9 +42,10 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 @dataclass
 class DataConfig:
-    name: str = "digits"  # digits (embedded) | cifar10 | cifar100 | imagefolder
-    root: str | None = None  # folder holding the dataset; not needed for digits
+    name: str = "digits"  # digits (embedded) | fashion-mnist | mnist | cifar10 | cifar100 | imagefolder
+    root: str | None = None  # folder holding the dataset; not needed for digits (fashion-mnist: Debian's copy)
     limit: int | None = None  # keep the first N samples of each split, stratified (quick runs)
+    train_limit: int | None = None  # the training split only (overrides limit there): a smaller training set, whole test
     augment: str = "standard"  # standard (crop + flip where allowed) | autoaugment | augmix | none
     autoaugment_policy: str = "auto"  # auto (imagenet for imagefolder, else cifar10) | cifar10 | imagenet | svhn
     augmix: AugMixConfig = field(default_factory=AugMixConfig)
@@ -53,6 +54,11 @@ class DataConfig:
     num_workers: int = 0  # DataLoader workers; 0 keeps in-memory data on the main process
     pin_memory: bool | None = None  # page-locked batches for faster host-to-GPU copies; null: on with CUDA
     val_images: int = 0  # hold out the first N training images (stratified) as a validation split: never trained on
+
+
+    def split_limit(self, train: bool) -> int | None:
+        """How many images (stratified) a split keeps: `train_limit` for training where set, else `limit`."""
+        return self.train_limit if train and self.train_limit is not None else self.limit
 
 
 @dataclass
@@ -87,17 +93,24 @@ class TrainConfig:
 
 @dataclass
 class EwsConfig:
-    lam: float = 1.0  # weight of the subnet distillation term (paper: 1, ImageNet 0.7)
+    lam: float = 1.0  # weight of the subnet term (paper: 1, ImageNet 0.7; the scale is kl_reduction's)
+    # lambda's scale: batchmean (the true KL, mean over the batch) | mean (also / classes: nn.KLDivLoss()'s default
+    # in the authors' clean/ImageNet scripts, so their lambda = 1 is batchmean's 1 / classes)
+    kl_reduction: str = "batchmean"
     rho: float = 0.5  # kept fraction of paths and channels (paper: 0.5 for training)
-    # Kept fraction of the two paths of a block. 1.0 keeps both (the authors' scripts; with channels hidden, best
-    # in configs/studies/digits.yaml); null follows rho (the paper's text: one path per block at 0.5).
-    rho_paths: float | None = 1.0
+    # Which paths and channels rho keeps (ews.subnets.readings): default (both paths, every branch conv but the
+    # last sliced) | paper-text (ceil(2 rho) paths, every conv sliced) | authors (their scripts: both paths at
+    # rho >= 0.5, only a branch's first conv sliced)
+    reading: str = DEFAULT_READING
+    rho_paths: float | None = None  # a fixed kept fraction of a block's two paths; null: the reading's rule
     rho_channels: float | None = None  # overrides rho for channels
     K: int = 10  # search weak subnets every K epochs (Algorithm 1)
     subnet_loss: str = "kl"  # kl: KL(p_full || p_subnet) (paper Eq. 2) | ce: CE(subnet(x), y) (Table A)
-    # hidden: the last conv of a branch stays whole (the authors' code; best in the digits study) | all: every
-    # branch conv is sliced
-    channels: str = "hidden"
+    channels: str | None = None  # sliced branch convs: all | hidden (all but the last) | first; null: the reading's
+
+    def subnet_reading(self) -> Reading:
+        """The reading this run trains in: `reading` with the explicit `rho_paths` / `channels` applied."""
+        return reading_of(self.reading, rho_paths=self.rho_paths, channels=self.channels)
 
 
 @dataclass
@@ -108,6 +121,7 @@ class SearchConfig:
     every_iterations: int = 10  # schedule iterations: one controller step every N training steps, on that batch
     before_training: bool = True  # also search before epoch 1, so training never starts from an untrained policy
     passes: int = 1  # passes over D_s in one search round (one controller step per batch)
+    measure_gap: bool = True  # each round also scores as many random subnets on its batches: the search gap
     batch_size: int = 128  # D_s batch size
     subnets_per_step: int = 8  # C: subnets sampled per controller step
     lr: float = 3e-4  # controller Adam learning rate (betas 0.5, 0.999 as the authors)
@@ -322,13 +336,16 @@ def _check_choices(config: Config) -> None:
     """Every key whose value names one of a fixed (or registered) set."""
     choices = {
         "method": METHODS, "data.name": DATASET_NAMES, "model.name": list_models(), "train.schedule": SCHEDULES,
-        "ews.subnet_loss": SUBNET_LOSSES, "ews.channels": CHANNEL_MODES, "search.strategy": STRATEGIES,
+        "ews.subnet_loss": SUBNET_LOSSES, "ews.kl_reduction": KL_REDUCTIONS, "ews.reading": READING_NAMES,
+        "search.strategy": STRATEGIES,
         "search.schedule": SEARCH_SCHEDULES, "search.baseline": BASELINES, "data.augment": AUGMENTATIONS,
         "data.autoaugment_policy": AUTOAUGMENT_POLICIES, "train.mode": TRAIN_MODES, "train.precision": PRECISIONS,
         "train.on_nonfinite": NONFINITE_POLICIES, "adversarial.norm": NORMS,
     }
     for key, allowed in choices.items():
         _choice(key, functools.reduce(getattr, key.split("."), config), allowed)
+    if config.ews.channels is not None:
+        _choice("ews.channels", config.ews.channels, CHANNEL_MODES)
 
 
 def _positive(key: str, value: float) -> None:
@@ -367,8 +384,9 @@ def _check_data(config: Config) -> None:
     for key in ("alpha", "jsd_weight"):
         if not (getattr(m, key) >= 0 and math.isfinite(getattr(m, key))):
             raise ConfigError(f"data.augmix.{key} must be a number >= 0, got {getattr(m, key)!r}")
-    if config.data.limit is not None:
-        _at_least("data.limit", config.data.limit, 1)
+    for key in ("limit", "train_limit"):
+        if getattr(config.data, key) is not None:
+            _at_least(f"data.{key}", getattr(config.data, key), 1)
     _at_least("data.num_workers", config.data.num_workers, 0)
     _at_least("data.val_images", config.data.val_images, 0)
 

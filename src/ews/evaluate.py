@@ -116,10 +116,11 @@ def corruption_layout(path: Path) -> str:
 
 
 def resolve_corruptions(spec: str, config: Config, *, cache: Path, seed: int = 0, progress: bool = True,
-                        split: str = "test", corruptions: Sequence[str] = names.ALL) -> Path:
+                        split: str = "test", corruptions: Sequence[str] = names.ALL, limit: int | None = None) -> Path:
     """A path as given; `cifar10-c`/`cifar100-c` under data.root; `<dataset>-c` generated once into `cache`.
 
-    For the validation split (`split="val"`) only a generated set or a given folder fits.
+    For the validation split (`split="val"`) only a generated set or a given folder fits. A
+    generated set covers the split's first `limit` images, stratified (None: all of them).
     """
     path = Path(spec)
     if path.exists():
@@ -133,22 +134,28 @@ def resolve_corruptions(spec: str, config: Config, *, cache: Path, seed: int = 0
         if not released.is_dir():
             raise DataError(f"--corruptions {spec}: {released} does not exist; download {_RELEASED_C[dataset]} there")
         return released
-    folder = cache / (f"{dataset}-c" if split == "test" else f"{dataset}-c-{split}")
-    return generated_c_set(dataset, config, folder, corruptions=corruptions, seed=seed, progress=progress, split=split)
+    name = f"{dataset}-c" + ("" if split == "test" else f"-{split}") + ("" if limit is None else f"-{limit}")
+    return generated_c_set(dataset, config, cache / name, corruptions=corruptions, seed=seed, progress=progress,
+                           split=split, limit=limit)
 
 
 def generated_c_set(
     dataset: str, config: Config, folder: Path, *, corruptions: Sequence[str] = names.ALL, seed: int = 0,
-    progress: bool = True, split: str = "test",
+    progress: bool = True, split: str = "test", limit: int | None = None,
 ) -> Path:
-    """The -C set of a test (or validation) split, generated on first use (default: 19 corruptions x 5 severities)."""
-    from .corruptions.generate import dataset_to_uint8, write_corrupted_set
+    """The -C set of a test (or validation) split, generated on first use (default: 19 corruptions x 5 severities).
+
+    `limit` keeps the split's first N images, stratified, and is recorded in the set's `meta.json`.
+    """
+    from .corruptions.generate import dataset_to_uint8, stratified_subset, write_corrupted_set
 
     if (folder / "labels.npy").is_file() and all((folder / f"{n}.npy").is_file() for n in corruptions):
         return folder
-    images, labels = dataset_to_uint8(evaluation_split(config, split))
+    images = stratified_subset(evaluation_split(config, split), limit, what=f"the {dataset} {split} split")
+    images, labels = dataset_to_uint8(images)
     folder.mkdir(parents=True, exist_ok=True)
-    write_corrupted_set(images, labels, folder, corruptions=corruptions, seed=seed, progress=progress)
+    write_corrupted_set(images, labels, folder, corruptions=corruptions, seed=seed, progress=progress,
+                        meta={"dataset": dataset, "split": split, "limit": limit})
     return folder
 
 
@@ -183,9 +190,11 @@ def run_evaluation(
     seed: int = 0,
     progress: bool = True,
     split: str = "test",
+    corruption_images: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate one checkpoint (or `ExternalModel`) on its test (or held-out validation) split; write `eval.json`
-    and `eval.md` into `out`."""
+    and `eval.md` into `out`. A generated `DATASET-c` set covers the split's first `corruption_images` images,
+    stratified (None: all)."""
     out = Path(out)
     external = checkpoint if isinstance(checkpoint, ExternalModel) else None
     _check_request(out, attacks=attacks, severities=severities, n_examples=n_examples, eps=eps, norm=norm,
@@ -201,7 +210,7 @@ def run_evaluation(
     corruption_path = None
     if corruptions is not None:
         corruption_path = resolve_corruptions(corruptions, trained.config, cache=out, seed=seed, progress=progress,
-                                              split=split)
+                                              split=split, limit=corruption_images)
         if corruption_layout(corruption_path) == "cifar":
             read_cifar_c(corruption_path)  # every file checked before the first image is scored
 

@@ -15,7 +15,7 @@ from ews.cli import main
 from ews.corruptions import names
 from ews.errors import ConfigError
 from ews.evaluate import load_trained
-from ews.subnets import SubnetSpace, use_subnet
+from ews.subnets import READINGS, SubnetSpace, use_subnet
 
 SMALL = AnalysisSettings(subnets=6, images=20, block_subnets=3, batch_size=32)
 
@@ -118,3 +118,25 @@ def test_cli_bad_input_is_one_line_exit_2(runs: dict[str, Path], tmp_path: Path,
 def test_cli_missing_checkpoint_exits_2(tmp_path: Path, capsys) -> None:
     assert main(["analyze", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "a")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_every_compared_model_is_probed_in_one_recorded_reading(runs: dict[str, Path], tmp_path: Path) -> None:
+    def probe(reading: str | None, out: Path) -> dict:
+        settings = AnalysisSettings(subnets=6, images=20, block_subnets=1, inputs=("clean",), batch_size=16,
+                                    reading=reading)
+        run_analysis(runs["vanilla"] / "checkpoint.pt", compare=runs["ews"] / "checkpoint.pt", out=out,
+                     settings=settings, progress=False)
+        return json.loads((out / "subnets.json").read_text())
+
+    trained, paper = probe(None, tmp_path / "a"), probe("paper-text", tmp_path / "b")
+    assert trained["settings"]["reading"] == READINGS["default"].to_dict()  # the checkpoint's own (the default)
+    assert paper["settings"]["reading"]["name"] == "paper-text"
+    assert json.loads((tmp_path / "b" / "blocks.json").read_text())["settings"]["reading"]["name"] == "paper-text"
+    # paper-text slices every branch conv, the default all but the last: other subnets, other scores
+    for model in ("vanilla", "ews"):
+        assert trained["models"][model]["clean"]["scores"] != paper["models"][model]["clean"]["scores"]
+
+
+def test_an_unknown_probe_reading_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown reading 'paper'"):
+        AnalysisSettings(reading="paper")

@@ -47,7 +47,7 @@ def test_written_set_has_the_cifar_c_layout(tmp_path: Path, images: np.ndarray, 
         images, labels, tmp_path, corruptions=["fog", "contrast"], severities=[3, 1, 3], workers=1, progress=False
     )
     assert paths == [tmp_path / "fog.npy", tmp_path / "contrast.npy"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["contrast.npy", "fog.npy", "labels.npy"]  # no temp files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contrast.npy", "fog.npy", "labels.npy", "meta.json"]  # no temp files
     written_labels = np.load(tmp_path / "labels.npy")
     assert written_labels.dtype == np.int64
     np.testing.assert_array_equal(written_labels, np.tile(labels, 2))
@@ -91,7 +91,7 @@ def test_a_failed_run_keeps_finished_files_and_leaves_no_torn_one(
     monkeypatch.setattr(generate, "_corrupt_range", fail_on_fog)
     with pytest.raises(KeyboardInterrupt):
         write_corrupted_set(images, labels, tmp_path, corruptions=["contrast", "fog"], workers=1, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["contrast.npy", "fog.npy", "labels.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contrast.npy", "fog.npy", "labels.npy", "meta.json"]
     assert np.load(tmp_path / "contrast.npy").shape == (5 * N, 32, 32, 3)
     np.testing.assert_array_equal(np.load(tmp_path / "fog.npy"), old)
 
@@ -180,3 +180,21 @@ def test_write_refuses_an_output_path_that_is_a_file(tmp_path: Path, images: np.
     with pytest.raises(DataError) as info:
         write_corrupted_set(images, labels, target, corruptions=["fog"], workers=1, progress=False)
     _one_line(info, str(target), "is a file")
+
+
+def test_a_dataset_subset_records_its_stratified_limit_in_meta_json(tmp_path: Path) -> None:
+    import json
+
+    write_dataset_corruptions("digits", tmp_path / "c", limit=20, corruptions=["gaussian_noise"], severities=[1],
+                              workers=1, progress=False)
+    meta = json.loads((tmp_path / "c" / "meta.json").read_text())
+    assert (meta["dataset"], meta["split"], meta["limit"], meta["images"]) == ("digits", "test", 20, 20)
+    assert meta["corruptions"] == ["gaussian_noise"] and meta["severities"] == [1]
+    assert sorted(set(np.load(tmp_path / "c" / "labels.npy").tolist())) == list(range(10))  # stratified
+
+
+@pytest.mark.parametrize("limit", [0, 361, 10**6])
+def test_a_limit_outside_the_split_is_refused_before_anything_is_written(tmp_path: Path, limit: int) -> None:
+    with pytest.raises(DataError, match=f"--limit {limit} must be between 1 and the 360 images") as error:
+        write_dataset_corruptions("digits", tmp_path / "c", limit=limit, progress=False)
+    assert "\n" not in str(error.value) and not (tmp_path / "c").exists()

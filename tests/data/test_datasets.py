@@ -124,7 +124,7 @@ def test_limit_below_one_is_a_data_error() -> None:
 
 
 def test_unknown_dataset_lists_the_known_ones() -> None:
-    message = _assert_one_line_error("'mnist'", name="mnist", train=True)
+    message = _assert_one_line_error("'svhn'", name="svhn", train=True)
     assert all(name in message for name in DATASET_NAMES)
 
 

@@ -131,6 +131,8 @@ def test_adversarial_objective_scores_the_search_on_pgd_images() -> None:
     ({"schedule": "steps"}, "search schedule must be one of epochs, iterations"),
     ({"K": 0}, "K must be a whole number >= 1, got 0"),
     ({"passes": 0}, "passes must be a whole number >= 1"),
+    ({"kl_reduction": "sum"}, "kl_reduction must be one of batchmean, mean, got 'sum'"),
+    ({"reading": "paper"}, "unknown reading 'paper'; allowed: default, paper-text, authors"),
 ])
 def test_bad_settings_are_refused_in_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as error:
@@ -148,3 +150,29 @@ def test_search_timing_is_the_papers_rule() -> None:
     assert [timing.before_epoch(e) for e in range(1, 7)] == [False, False, True, False, False, True]
     assert not timing.at_step(0)
     assert SearchTiming(schedule="iterations", every_iterations=4).at_step(8)
+
+
+def test_kl_reduction_mean_is_the_authors_scale_lambda_over_classes() -> None:
+    model = tiny_model("resnet20")  # 5 classes
+    x, y = _data()[0]
+    true_kl = ews.EWS(model, seed=2).loss(x, y)
+    authors = ews.EWS(model, seed=2, kl_reduction="mean").loss(x, y)
+    torch.testing.assert_close(authors.subnet, true_kl.subnet / 5)
+    torch.testing.assert_close(authors.total, true_kl.base + true_kl.subnet / 5)
+
+
+def test_each_search_round_reports_random_subnets_on_the_same_batches() -> None:
+    model = tiny_model("resnet20")
+    search = _data(32, seed=5)
+    stats = ews.EWS(model, seed=1).search(search)
+    assert stats.mean_subnet_accuracy is not None and stats.random_subnet_accuracy is not None
+    assert 0.0 <= stats.random_subnet_accuracy <= 1.0
+    # its own generator: the controller and the training draws are those of a run that does not measure the gap
+    plain = ews.EWS(model, seed=1, measure_gap=False)
+    assert plain.search(search).random_subnet_accuracy is None
+    measured = ews.EWS(model, seed=1)
+    measured.search(search)
+    assert measured.sampler.state_dict()["steps"] == plain.sampler.state_dict()["steps"]
+    torch.testing.assert_close(measured.sampler.state_dict()["policy"], plain.sampler.state_dict()["policy"])
+    assert measured.sampler.sample(torch.Generator().manual_seed(0)) == plain.sampler.sample(
+        torch.Generator().manual_seed(0))

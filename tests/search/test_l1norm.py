@@ -22,7 +22,7 @@ def test_keeps_the_lowest_l1_filters_and_the_path_of_lowest_gain() -> None:
         block.conv2.weight[1].fill_(1e-4)
         block.conv2.weight[3].fill_(1e-4)
         block.bn2.weight.fill_(0.5)  # branch gain 0.5 < identity gain 1
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     choice = l1_weakest(model, space).blocks[0]
     assert choice.paths == (BRANCH,)
     assert choice.channels == ((0, 2), (1, 3))
@@ -30,7 +30,7 @@ def test_keeps_the_lowest_l1_filters_and_the_path_of_lowest_gain() -> None:
 
 def test_the_lower_gain_path_is_kept_and_ties_go_to_the_lower_index() -> None:
     model = tiny_model("preact_resnet18")
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     block = model.layers[0][0]  # pre-activation: the branch ends in a conv without BN
     with torch.no_grad():
         block.conv2.weight.fill_(1.0)  # filter L1 = 9 * 4 > identity's 1
@@ -49,7 +49,7 @@ def test_the_lower_gain_path_is_kept_and_ties_go_to_the_lower_index() -> None:
 
 def test_sampler_is_deterministic_recomputed_per_search_and_checkpointable() -> None:
     model = tiny_model("resnet18")
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     sampler = L1NormSampler(space)
     with pytest.raises(RuntimeError, match="before any search"):
         sampler.sample(torch.Generator())

@@ -7,7 +7,7 @@ import torch
 
 from ews import models
 from ews.models.layers import Thinned
-from ews.subnets import SHORTCUT, SubnetSpace, use_subnet
+from ews.subnets import READING_NAMES, SHORTCUT, SubnetSpace, use_subnet
 from ews.subnets.space import residual_blocks
 
 from ..conftest import tiny_model
@@ -26,8 +26,8 @@ def _outputs_and_grads(model, x, context):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("mode", ["train", "eval"])
-@pytest.mark.parametrize("channels", ["all", "hidden"])
-def test_sliced_matches_masking_oracle(model_name: str, mode: str, channels: str, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("reading", READING_NAMES)
+def test_sliced_matches_masking_oracle(model_name: str, mode: str, reading: str, dtype: torch.dtype) -> None:
     if dtype == torch.float32 and model_name.startswith("tv_"):
         pytest.skip("random-init ImageNet ResNets on 32x32 inputs reach 1x1 maps where train-mode BN is "
                     "ill-conditioned in float32; their agreement is checked in float64")
@@ -38,7 +38,7 @@ def test_sliced_matches_masking_oracle(model_name: str, mode: str, channels: str
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-    space = SubnetSpace.from_model(model, rho=0.5, channels=channels)
+    space = SubnetSpace.from_model(model, rho=0.5, reading=reading)
     generator = torch.Generator().manual_seed(1)
     x = torch.rand(4, 3, 32, 32, generator=generator, dtype=dtype)
     tolerance = 1e-4 if dtype == torch.float32 else 1e-9
@@ -58,7 +58,7 @@ def test_full_subnet_reproduces_the_full_network_exactly(model_name: str, mode: 
     model = tiny_model(model_name).train(mode == "train")
     x = torch.rand(4, 3, 32, 32)
     expected = model(x)
-    with use_subnet(model, SubnetSpace.from_model(model).full()):
+    with use_subnet(model, SubnetSpace.from_model(model, reading="paper-text").full()):
         got = model(x)
     assert torch.equal(got, expected)
 
@@ -66,7 +66,7 @@ def test_full_subnet_reproduces_the_full_network_exactly(model_name: str, mode: 
 def test_a_subnet_changes_the_output(model_name: str) -> None:
     """Guards against a subnet that is silently never applied."""
     model = tiny_model(model_name).eval()
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     x = torch.rand(4, 3, 32, 32)
     full = model(x)
     with use_subnet(model, space.sample(torch.Generator().manual_seed(0))):
@@ -77,7 +77,7 @@ def test_a_subnet_changes_the_output(model_name: str) -> None:
 def test_running_statistics_and_state_dict_keys_untouched(model_name: str) -> None:
     model = tiny_model(model_name).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     with use_subnet(model, space.sample(torch.Generator().manual_seed(0))):
         assert model.state_dict().keys() == before.keys()
         model(torch.rand(4, 3, 32, 32)).sum().backward()
@@ -90,7 +90,7 @@ def test_running_statistics_and_state_dict_keys_untouched(model_name: str) -> No
 def test_state_restored_after_an_exception_inside_the_context() -> None:
     model = tiny_model("resnet20").train()
     x = torch.rand(4, 3, 32, 32)
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     with pytest.raises(RuntimeError, match="boom"):
         with use_subnet(model, space.sample(torch.Generator().manual_seed(0))):
             raise RuntimeError("boom")
@@ -105,7 +105,7 @@ def test_state_restored_after_an_exception_inside_the_context() -> None:
 def test_dropout_is_off_in_subnet_passes_and_back_on_after() -> None:
     torch.manual_seed(0)
     model = models.create("wrn28_10", num_classes=5, depth=10, widen_factor=1, drop_rate=0.5).train()
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     subnet = space.sample(torch.Generator().manual_seed(0))
     x = torch.rand(4, 3, 32, 32)
     with use_subnet(model, subnet):
@@ -115,7 +115,7 @@ def test_dropout_is_off_in_subnet_passes_and_back_on_after() -> None:
 
 def test_gradients_reach_only_the_kept_channels() -> None:
     model = tiny_model("resnet20").train()
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     subnet = space.sample(torch.Generator().manual_seed(3))
     with use_subnet(model, subnet):
         model(torch.rand(4, 3, 32, 32)).sum().backward()
@@ -135,7 +135,7 @@ def test_thinned_block_outputs_match_the_oracle_over_many_subnets(model_name: st
     """Blocks that keep only their branch hand the next block a `Thinned` output; blocks that keep only an
     identity shortcut skip a second ReLU. Both must be invisible in outputs and gradients."""
     model = tiny_model(model_name).double().train()
-    space = SubnetSpace.from_model(model, rho=0.5, rho_paths=rho_paths)
+    space = SubnetSpace.from_model(model, rho=0.5, rho_paths=rho_paths, reading="paper-text")
     generator = torch.Generator().manual_seed(2)
     x = torch.rand(4, 3, 32, 32, generator=generator, dtype=torch.float64)
     thinned = []
@@ -156,7 +156,7 @@ def test_thinned_block_outputs_match_the_oracle_over_many_subnets(model_name: st
 
 def test_models_without_chained_blocks_never_pass_thinned_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     model = tiny_model("resnet20").train()
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     x = torch.rand(4, 3, 32, 32)
     subnets = [space.sample(torch.Generator().manual_seed(seed)) for seed in range(4)]
     expected = []

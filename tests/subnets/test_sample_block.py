@@ -11,7 +11,7 @@ from tests.conftest import tiny_model
 
 def test_only_the_chosen_block_is_sampled() -> None:
     model = tiny_model("resnet18")
-    space = SubnetSpace.from_model(model, rho=0.5)
+    space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
     full = space.full()
     g = torch.Generator().manual_seed(0)
     for index in range(len(space)):
@@ -27,14 +27,14 @@ def test_only_the_chosen_block_is_sampled() -> None:
 
 
 def test_block_index_out_of_range() -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, reading="paper-text")
     with pytest.raises(IndexError):
         space.sample_block(len(space))
 
 
 def test_sample_draws_are_unchanged_by_the_refactor() -> None:
     """`sample` draws per block in the same order as before: paths, then channels of a kept branch."""
-    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, reading="paper-text")
     a = space.sample(torch.Generator().manual_seed(7))
     g = torch.Generator().manual_seed(7)
     b = [space.sample_block(i, g).blocks[i] for i in range(len(space))]

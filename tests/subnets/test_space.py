@@ -32,11 +32,11 @@ def test_kept_count_matches_rational_ceil(percent: int, n: int) -> None:
 @pytest.mark.parametrize("rho", [0.0, -0.1, 1.5, float("nan")])
 def test_rho_outside_unit_interval_is_a_config_error(rho: float) -> None:
     with pytest.raises(ConfigError, match="rho"):
-        SubnetSpace.from_model(tiny_model("resnet20"), rho=rho)
+        SubnetSpace.from_model(tiny_model("resnet20"), rho=rho, reading="paper-text")
 
 
 def test_space_of_resnet18_has_its_blocks_convs_and_downsampling_flags() -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet18"), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model("resnet18"), rho=0.5, reading="paper-text")
     assert len(space) == 8
     assert [b.downsampling for b in space.blocks] == [False, False, True, False, True, False, True, False]
     assert space.blocks[0].conv_channels == (4, 4)
@@ -46,19 +46,19 @@ def test_space_of_resnet18_has_its_blocks_convs_and_downsampling_flags() -> None
 
 def test_bottleneck_blocks_expose_three_convs_and_hidden_mode_keeps_the_last_whole() -> None:
     model = tiny_model("resnet50")
-    assert SubnetSpace.from_model(model, rho=0.5).blocks[0].keep_channels == (2, 2, 8)
-    hidden = SubnetSpace.from_model(model, rho=0.5, channels="hidden")
+    assert SubnetSpace.from_model(model, rho=0.5, reading="paper-text").blocks[0].keep_channels == (2, 2, 8)
+    hidden = SubnetSpace.from_model(model, rho=0.5, channels="hidden", reading="paper-text")
     assert hidden.blocks[0].keep_channels == (2, 2, 16)
 
 
 def test_separate_path_and_channel_ratios() -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, rho_paths=0.7, rho_channels=0.25)
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, rho_paths=0.7, rho_channels=0.25, reading="paper-text")
     assert all(b.keep_paths == 2 for b in space.blocks)
     assert space.blocks[0].keep_channels == (1, 1)
 
 
 def test_samples_belong_to_the_space_and_are_reproducible(model_name: str) -> None:
-    space = SubnetSpace.from_model(tiny_model(model_name), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model(model_name), rho=0.5, reading="paper-text")
     a = [space.sample(torch.Generator().manual_seed(7)) for _ in range(3)]
     b = [space.sample(torch.Generator().manual_seed(7)) for _ in range(3)]
     assert a == b
@@ -71,7 +71,7 @@ def test_samples_belong_to_the_space_and_are_reproducible(model_name: str) -> No
 
 
 def test_sampling_is_uniform_over_paths_and_channels() -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, reading="paper-text")
     generator = torch.Generator().manual_seed(0)
     paths: Counter = Counter()
     channels: Counter = Counter()
@@ -88,14 +88,14 @@ def test_sampling_is_uniform_over_paths_and_channels() -> None:
 
 
 def test_full_subnet_keeps_everything_and_validates() -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, reading="paper-text")
     full = space.validate(space.full())
     assert all(choice.paths == (BRANCH, SHORTCUT) for choice in full.blocks)
     assert full.blocks[0].channels == ((0, 1, 2, 3), (0, 1, 2, 3))
 
 
 def test_subnet_is_hashable_and_round_trips_through_json() -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet18"), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model("resnet18"), rho=0.5, reading="paper-text")
     subnet = space.sample(torch.Generator().manual_seed(3))
     again = Subnet.from_json(subnet.to_json())
     assert again == subnet and hash(again) == hash(subnet)
@@ -114,7 +114,7 @@ def test_subnet_is_hashable_and_round_trips_through_json() -> None:
     ],
 )
 def test_validate_rejects_subnets_from_elsewhere(mutate) -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5)
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, reading="paper-text")
     data = space.sample(torch.Generator().manual_seed(0)).to_dict()
     data["blocks"][0] = {"paths": [0], "channels": [[0, 1], [0, 1]]}
     mutate(data)
@@ -129,7 +129,7 @@ def test_any_width_and_ratio_gives_valid_runnable_subnets(width: int, rho: float
     from ews.subnets import use_subnet
 
     model = models.create("resnet20", num_classes=3, width=width)
-    space = SubnetSpace.from_model(model, rho=rho)
+    space = SubnetSpace.from_model(model, rho=rho, reading="paper-text")
     subnet = space.validate(space.sample(torch.Generator().manual_seed(seed)))
     with use_subnet(model, subnet):
         out = model(torch.rand(2, 3, 16, 16))

@@ -20,7 +20,7 @@ import torch
 from ..errors import ConfigError, DataError
 from ..evaluate import TrainedModel, corruption_layout, load_trained, resolve_corruptions
 from ..runs.checkpoint import atomic_write_text
-from ..subnets import SubnetSpace
+from ..subnets import Reading, SubnetSpace, reading_of
 from ..subnets.space import check_rho
 from ..runtime.device import resolve_device
 from . import figures
@@ -41,6 +41,7 @@ class AnalysisSettings:
     images: int = 500  # evaluation subset (first N test images, stratified)
     block_subnets: int = 100  # Fig. 7 subnets per block
     corruptions: str | None = None  # a -C folder / name; None: generated per image
+    reading: str | None = None  # the reading every model is probed in (None: the first checkpoint's trained one)
     bn: str = "batch"  # BatchNorm of subnet passes: batch statistics (as trained) | eval (running stats, sliced)
     batch_size: int = 500
     seed: int = 0
@@ -52,6 +53,8 @@ class AnalysisSettings:
         if self.block_subnets < 0:
             raise ConfigError(f"--block-subnets must be >= 0 (0 skips Fig. 7), got {self.block_subnets}")
         check_rho("--rho", self.rho)
+        if self.reading is not None:
+            reading_of(self.reading)
         object.__setattr__(self, "inputs", check_kinds(self.inputs))
         check_bn(self.bn)
 
@@ -128,6 +131,17 @@ def block_vulnerability(trained: TrainedModel, space: SubnetSpace, images: Image
     return rows
 
 
+def probe_reading(settings: AnalysisSettings, first: TrainedModel) -> Reading:
+    """The one reading every compared model is probed in: the asked one, else the first model's trained one.
+
+    Probing each model in its own training reading would compare different subnet families
+    (a vanilla model has none of its own), so a comparison never does.
+    """
+    if settings.reading is not None:
+        return reading_of(settings.reading)
+    return first.config.ews.subnet_reading()
+
+
 def run_analysis(
     checkpoint: str | Path,
     *,
@@ -144,8 +158,9 @@ def run_analysis(
     torch_device = resolve_device(device)
     paths = [Path(checkpoint)] + ([Path(compare)] if compare is not None else [])
     models = [load_trained(path, device=torch_device) for path in paths]
-    spaces = [SubnetSpace.from_model(m.model, rho=settings.rho, channels=m.config.ews.channels) for m in models]
-    block_spaces = [SubnetSpace.from_model(m.model, rho=BLOCK_RHO, channels=m.config.ews.channels) for m in models]
+    probe = probe_reading(settings, models[0])
+    spaces = [SubnetSpace.from_model(m.model, rho=settings.rho, reading=probe) for m in models]
+    block_spaces = [SubnetSpace.from_model(m.model, rho=BLOCK_RHO, reading=probe) for m in models]
     if len(models) == 2 and spaces[0].blocks != spaces[1].blocks:
         raise ConfigError(f"--compare {compare}: its subnet space differs from {checkpoint}'s (another architecture)")
     labels = model_labels(models)
@@ -164,7 +179,7 @@ def run_analysis(
             full_errors[label] = float(full["clean"].error[0])
             blocks[label] = block_vulnerability(trained, block_space, clean_on_device, settings, progress=progress)
     common = {"images": len(clean), "bn": settings.bn, "seed": settings.seed, "dataset": models[0].config.data.name,
-              "model": models[0].config.model.name}
+              "model": models[0].config.model.name, "reading": probe.to_dict()}
     subnets_json = {"settings": {**common, "subnets": settings.subnets, "rho": settings.rho,
                                  "inputs": list(settings.inputs), "corruptions": settings.corruptions or "generated"},
                     "models": confidence}

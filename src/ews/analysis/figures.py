@@ -192,8 +192,8 @@ def study_figure(variants: Mapping[str, Mapping[str, Any]], metrics: Sequence[st
             if s is None:
                 continue
             color = COLORS[i % len(COLORS)]
-            ax.errorbar([i], [s["mean"]], yerr=[[s["mean"] - s["low"]], [s["high"] - s["mean"]]], fmt="o",
-                        color=color, capsize=4)
+            spread = [[0.0], [0.0]] if s["low"] is None else [[s["mean"] - s["low"]], [s["high"] - s["mean"]]]
+            ax.errorbar([i], [s["mean"]], yerr=spread, fmt="o", color=color, capsize=4)
             ax.plot([i] * len(s["values"]), s["values"], ".", color=color, alpha=0.35)
         ax.set_title(metric, fontsize=9)
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)

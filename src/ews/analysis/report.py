@@ -90,7 +90,21 @@ def _timing(report: Mapping[str, Any] | None, metrics: Sequence[Mapping[str, Any
     if steps:
         rows += [("search time (s)", fmt(search, 2)), ("controller steps", str(steps)),
                  ("search share of training time (%)", fmt(100.0 * search / total if total else 0.0, 1))]
-    return [Heading("Timing"), Table(("", "value"), tuple(rows))]
+    return [Heading("Timing"), Table(("", "value"), tuple(rows)), *_search_gap(metrics)]
+
+
+def _search_gap(metrics: Sequence[Mapping[str, Any]]) -> list[Block]:
+    """Per search round: the controller's subnets' and random subnets' accuracy on D_s, and their gap."""
+    rounds = [line for line in metrics if line.get("search_gap") is not None]
+    if not rounds:
+        return []
+    rows = tuple((str(line["epoch"]), fmt(100 * line["search_subnet_accuracy"], 1),
+                  fmt(100 * line["search_random_accuracy"], 1), fmt(100 * line["search_gap"], 1)) for line in rounds)
+    return [Heading("Search gap"),
+            Paragraph("Mean accuracy (%) on D_s of the controller's subnets and of as many random subnets on the same "
+                      "batches, per search round (logged with the epoch it precedes or follows). A positive gap: the "
+                      "search still finds weaker-than-random subnets to enhance."),
+            Table(("epoch", "searched", "random", "gap (points)"), rows)]
 
 
 def analysis_blocks(folder: Path, base: Path) -> list[Block]:

@@ -10,6 +10,7 @@ byte-identical for any number of worker processes.
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -29,6 +30,8 @@ from ..errors import ConfigError, DataError
 from .names import ALL, SEVERITIES, check_corruptions, check_severities
 from .seeding import image_rng, numpy_global_seed
 from .small import MAX_SIDE, corrupt_small
+
+META = "meta.json"
 
 _MIN_SIDE_SMALL = 8  # the elastic warp's affine triangle needs a few pixels per side
 _MIN_SIDE_LARGE = 32  # imagecorruptions refuses smaller sides
@@ -96,8 +99,12 @@ def write_corrupted_set(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
+    meta: dict[str, object] | None = None,
 ) -> list[Path]:
-    """Write `out/NAME.npy` per corruption and `out/labels.npy`; return the corruption files' paths.
+    """Write `out/NAME.npy` per corruption, `out/labels.npy` and `out/meta.json`; return the corruption files' paths.
+
+    `meta` (what the images are, e.g. dataset, split and limit) is recorded in `meta.json`
+    with the number of images, the seed, the severities and the corruptions.
 
     `images`: uint8 (N, H, W, 3), or an ews dataset (then `labels=None` takes its own).
     Severities are written in ascending order. Image i at severity s of corruption c
@@ -118,6 +125,8 @@ def write_corrupted_set(
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     out = _prepare_folder(out)
 
+    write_meta(out, {**(meta or {}), "images": len(labels), "seed": seed, "severities": list(levels),
+                     "corruptions": list(chosen), "parameters": "CIFAR-10-C (Hendrycks & Dietterich 2019)"})
     with _atomic_npy(out / "labels.npy", shape=(len(levels) * len(labels),), dtype=np.int64) as tiled:
         tiled[:] = np.tile(labels, len(levels))
 
@@ -156,11 +165,38 @@ def write_dataset_corruptions(
         raise ConfigError(f"split must be 'test' or 'train', got {split!r}")
     chosen, levels = check_corruptions(corruptions), check_severities(severities)
     _check_workers(workers)
-    data, _ = load(dataset, root=root, train=split == "train", augment="none", limit=limit)
+    data, _ = load(dataset, root=root, train=split == "train", augment="none")
+    data = stratified_subset(data, limit, what=f"the {dataset} {split} split")
     images, labels = dataset_to_uint8(data)
-    return write_corrupted_set(
-        images, labels, out, corruptions=chosen, severities=levels, seed=seed, workers=workers, progress=progress
-    )
+    meta = {"dataset": dataset, "split": split, "limit": limit}
+    return write_corrupted_set(images, labels, out, corruptions=chosen, severities=levels, seed=seed, workers=workers,
+                               progress=progress, meta=meta)
+
+
+def stratified_subset(data: Dataset, limit: int | None, *, what: str) -> Dataset:
+    """The first `limit` images of `data`, stratified (the same ones on every call); a limit past its end is an error."""
+    from torch.utils.data import Subset
+
+    from ..data import labels_of, stratified_limit
+
+    if limit is None:
+        return data
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= len(data):
+        raise DataError(f"--limit {limit!r} must be between 1 and the {len(data)} images of {what}")
+    return Subset(data, stratified_limit(labels_of(data), limit))
+
+
+def write_meta(out: Path, meta: dict[str, object]) -> None:
+    """`out/meta.json`: what the set was made of (dataset, split, stratified limit, seed...), written atomically."""
+    temporary = out / f".meta.json.{uuid.uuid4().hex}"
+    temporary.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(temporary, out / META)
+
+
+def read_meta(folder: Path) -> dict[str, object]:
+    """A set's `meta.json` ({} for a set without one, such as the released CIFAR-10-C)."""
+    path = folder / META
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _check_labels(labels: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:

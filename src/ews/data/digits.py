@@ -9,32 +9,10 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import Tensor
-from torch.utils.data import Dataset
-
-from .augment import Transform
 
 IMAGE_SIZE = 32
 TEST_SIZE = 0.2
 SPLIT_SEED = 0
-
-
-class InMemoryImages(Dataset[tuple[Tensor, int]]):
-    """Images held as one float32 (N, 3, H, W) tensor, transformed per sample."""
-
-    def __init__(self, images: Tensor, targets: list[int], transform: Transform | None = None) -> None:
-        self.images = images
-        self.targets = targets
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        # A clone, so callers cannot write into the tensor that every load of this set shares.
-        image = self.images[index].clone()
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, self.targets[index]
 
 
 def _to_images(pixels: torch.Tensor) -> Tensor:

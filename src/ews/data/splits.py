@@ -32,7 +32,7 @@ def evaluation_split(config: Any, split: str) -> Dataset:
 
 
 def _plain_train(data: Any) -> Dataset:
-    return load(data.name, root=data.root, train=True, augment="none", limit=data.limit)[0]
+    return load(data.name, root=data.root, train=True, augment="none", limit=data.split_limit(True))[0]
 
 
 def held_out_indices(labels: list[int], count: int, *, key: str = "the validation split (data.val_images or adversarial.val_images)") -> list[int]:

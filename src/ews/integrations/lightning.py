@@ -77,8 +77,10 @@ class EWSCallback(pl.Callback):
         data = self._search_data(trainer)
         shared = trainer.world_size > 1 and not isinstance(getattr(data, "sampler", None), DistributedSampler)
         stats = self.ews.before_epoch(epoch, data, batch_on_every_rank=shared)
-        if stats.mean_subnet_accuracy is not None:
-            pl_module.log("ews/search_subnet_accuracy", stats.mean_subnet_accuracy, rank_zero_only=True)
+        for name, value in (("search_subnet_accuracy", stats.mean_subnet_accuracy),
+                            ("search_random_accuracy", stats.random_subnet_accuracy)):
+            if value is not None:
+                pl_module.log(f"ews/{name}", value, rank_zero_only=True)
 
     def _search_data(self, trainer: pl.Trainer) -> Iterable | None:
         data = self.search_data

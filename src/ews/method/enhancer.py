@@ -17,10 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError, UserError
-from ..objectives import SUBNET_LOSSES, Objective, StepLosses, subnet_term
+from ..objectives import KL_REDUCTIONS, SUBNET_LOSSES, Objective, StepLosses, subnet_term
 from ..runtime import distributed
 from ..search import STRATEGIES, ControllerSettings, SearchStats, SubnetSampler, controller_settings, make_sampler
-from ..subnets import SubnetSpace, check_rho, unwrap, use_subnet
+from ..search.gap import RandomBaseline
+from ..subnets import DEFAULT_READING, SubnetSpace, check_rho, unwrap, use_subnet
 from .timing import SearchTiming
 
 if TYPE_CHECKING:
@@ -53,11 +54,13 @@ class EWS:
         model: nn.Module,
         *,
         rho: float = 0.5,
-        rho_paths: float | None = 1.0,
+        reading: str = DEFAULT_READING,
+        rho_paths: float | None = None,
         rho_channels: float | None = None,
-        channels: str = "hidden",
+        channels: str | None = None,
         lam: float = 1.0,
         subnet_loss: str = "kl",
+        kl_reduction: str = "batchmean",
         strategy: str = "controller",
         K: int = 10,
         schedule: str = "epochs",
@@ -67,30 +70,35 @@ class EWS:
         controller: ControllerSettings | None = None,
         objective: Objective | None = None,
         search_adversarial: bool = True,
+        measure_gap: bool = True,
         seed: int = 0,
     ) -> None:
-        _check_settings(rho=rho, lam=lam, subnet_loss=subnet_loss, strategy=strategy, passes=passes)
+        _check_settings(rho=rho, lam=lam, subnet_loss=subnet_loss, kl_reduction=kl_reduction, strategy=strategy,
+                        passes=passes)
         self.model = model
-        self.space = SubnetSpace.from_model(unwrap(model), rho=rho, rho_paths=rho_paths, rho_channels=rho_channels,
-                                            channels=channels)
+        self.space = SubnetSpace.from_model(unwrap(model), rho=rho, reading=reading, rho_paths=rho_paths,
+                                            rho_channels=rho_channels, channels=channels)
         self.timing = SearchTiming(schedule=schedule, K=K, every_iterations=every_iterations,
                                    before_training=before_training)
         self.sampler: SubnetSampler = make_sampler(strategy, self.space, controller, seed=seed + 2)
-        self.objective = _with_term(objective or Objective("standard"), lam=lam, subnet_loss=subnet_loss)
+        self.objective = _with_term(objective or Objective("standard"), lam=lam, subnet_loss=subnet_loss,
+                                    kl_reduction=kl_reduction)
         self.passes = passes
         self.search_adversarial = search_adversarial
         self.generator = torch.Generator().manual_seed(seed + 1)  # draws each step's subnet
         self.iteration = 0  # training steps taken through `loss` / `enhance` (the iteration schedule counts them)
+        self.measure_gap, self.seed = measure_gap, seed  # measure_gap: score random subnets beside each round's
 
     @classmethod
     def from_config(cls, model: nn.Module, config: Config, *, objective: Objective | None = None) -> EWS:
         """EWS as a run's config describes it (`ews:`, `search:`, `seed`, and the adversarial D_s' switch)."""
         e, s = config.ews, config.search
-        return cls(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels,
-                   lam=e.lam, subnet_loss=e.subnet_loss, strategy=s.strategy, K=e.K, schedule=s.schedule,
+        return cls(model, rho=e.rho, reading=e.reading, rho_paths=e.rho_paths, rho_channels=e.rho_channels,
+                   channels=e.channels, lam=e.lam, subnet_loss=e.subnet_loss, kl_reduction=e.kl_reduction, strategy=s.strategy, K=e.K, schedule=s.schedule,
                    every_iterations=s.every_iterations, before_training=s.before_training, passes=s.passes,
                    controller=controller_settings(s), objective=objective,
-                   search_adversarial=config.adversarial.search_on_adversarial, seed=config.seed)
+                   search_adversarial=config.adversarial.search_on_adversarial, measure_gap=s.measure_gap,
+                   seed=config.seed)
 
     @property
     def lam(self) -> float:
@@ -126,7 +134,8 @@ class EWS:
         """
         search = self._step_search(x, None, y)
         with use_subnet(self.model if model is None else model, self.sampler.sample(self.generator)) as net:
-            term = subnet_term(net(x), logits, y, kind=self.objective.subnet_loss)
+            term = subnet_term(net(x), logits, y, kind=self.objective.subnet_loss,
+                               kl_reduction=self.objective.kl_reduction)
         return EWSLoss(self.lam * term, logits.new_zeros(()).detach(), term.detach(), logits.detach(), search=search)
 
     def _step_search(self, x: Tensor, x_adv: Tensor | None, y: Tensor) -> SearchStats | None:
@@ -174,11 +183,16 @@ class EWS:
         In adversarial objectives the subnets are scored on PGD images (Sec. 3.4.1).
         """
         plain = unwrap(self.model)
-        stats = self.sampler.update(plain, self._search_batches(plain, search_data),
-                                    batch_on_every_rank=batch_on_every_rank)
+        batches = self._search_batches(plain, search_data)
+        baseline = None
+        if self.measure_gap and self.sampler.subnets_per_batch:
+            # Seeded by the steps trained so far (checkpointed): a resumed run draws the same random subnets.
+            baseline = RandomBaseline(self.space, self.sampler.subnets_per_batch, seed=self.seed + 3 + self.iteration)
+            batches = baseline.scored(plain, batches, batch_on_every_rank=batch_on_every_rank)
+        stats = self.sampler.update(plain, batches, batch_on_every_rank=batch_on_every_rank)
         if distributed.active():  # rewards were summed over ranks; rank 0's state settles any rounding
             self.sampler.load_state_dict(distributed.broadcast_object(self.sampler.state_dict()))
-        return stats
+        return stats if baseline is None else dataclasses.replace(stats, random_subnet_accuracy=baseline.mean())
 
     def _search_batches(self, plain: nn.Module, search_data: Batches) -> Iterator[tuple[Tensor, Tensor]]:
         device = next(plain.parameters()).device
@@ -215,20 +229,24 @@ class EWS:
         return f"{type(self.sampler).__name__} over {self.space!r}"
 
 
-def _with_term(objective: Objective, *, lam: float, subnet_loss: str) -> Objective:
+def _with_term(objective: Objective, *, lam: float, subnet_loss: str, kl_reduction: str) -> Objective:
     """`objective` with this EWS term; the very same object when it already has it (the caller's, e.g. the Trainer's)."""
-    if objective.lam == lam and objective.subnet_loss == subnet_loss:
+    term = {"lam": lam, "subnet_loss": subnet_loss, "kl_reduction": kl_reduction}
+    if all(getattr(objective, key) == value for key, value in term.items()):
         return objective
-    return dataclasses.replace(objective, lam=lam, subnet_loss=subnet_loss)
+    return dataclasses.replace(objective, **term)
 
 
-def _check_settings(*, rho: float, lam: float, subnet_loss: str, strategy: str, passes: int) -> None:
+def _check_settings(*, rho: float, lam: float, subnet_loss: str, kl_reduction: str, strategy: str,
+                    passes: int) -> None:
     """One-line errors for bad settings, before anything is built."""
     check_rho("rho", rho)
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
         raise ConfigError(f"lam must be a finite number >= 0, got {lam!r}")
     if subnet_loss not in SUBNET_LOSSES:
         raise ConfigError(f"subnet_loss must be one of {', '.join(SUBNET_LOSSES)}, got {subnet_loss!r}")
+    if kl_reduction not in KL_REDUCTIONS:
+        raise ConfigError(f"kl_reduction must be one of {', '.join(KL_REDUCTIONS)}, got {kl_reduction!r}")
     if strategy not in STRATEGIES:
         raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:

@@ -24,10 +24,11 @@ TRADES_GAMMA = 1 / 6  # gamma of Eq. 4 for TRADES: its beta = 6 moved onto the c
 
 def at_loss(
     model: nn.Module, x_adv: Tensor, y: Tensor, *, subnet: Subnet | None, lam: float, subnet_loss: str = "kl",
-    label_smoothing: float = 0.0,
+    kl_reduction: str = "batchmean", label_smoothing: float = 0.0,
 ) -> StepLosses:
     """Madry et al.'s AT with EWS: the standard objective evaluated on the adversarial images x'."""
-    return ews_loss(model, x_adv, y, subnet=subnet, lam=lam, subnet_loss=subnet_loss, label_smoothing=label_smoothing)
+    return ews_loss(model, x_adv, y, subnet=subnet, lam=lam, subnet_loss=subnet_loss, kl_reduction=kl_reduction,
+                    label_smoothing=label_smoothing)
 
 
 def trades_kl(logits_adv: Tensor, logits_clean: Tensor) -> Tensor:
@@ -38,7 +39,8 @@ def trades_kl(logits_adv: Tensor, logits_clean: Tensor) -> Tensor:
 
 def trades_loss(
     model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, *, subnet: Subnet | None, lam: float,
-    gamma: float = TRADES_GAMMA, subnet_loss: str = "kl", label_smoothing: float = 0.0,
+    gamma: float = TRADES_GAMMA, subnet_loss: str = "kl", kl_reduction: str = "batchmean",
+    label_smoothing: float = 0.0,
 ) -> StepLosses:
     """Eq. 4 with phi = TRADES' KL: `[KL + lam L_sub(x')] + gamma [CE(x) + lam L_sub(x)]`.
 
@@ -55,7 +57,8 @@ def trades_loss(
         if subnet is None:
             return StepLosses(base, base.detach(), None, logits_adv.detach())
         with use_subnet(model, subnet) as net:
-            term = subnet_term(stem.run(net, x_adv), logits_adv, y, kind=subnet_loss)
+            term = subnet_term(stem.run(net, x_adv), logits_adv, y, kind=subnet_loss, kl_reduction=kl_reduction)
             if gamma > 0:
-                term = term + gamma * subnet_term(stem.run(net, x), logits, y, kind=subnet_loss)
+                term = term + gamma * subnet_term(stem.run(net, x), logits, y, kind=subnet_loss,
+                                                  kl_reduction=kl_reduction)
     return StepLosses(base + lam * term, base.detach(), term.detach(), logits_adv.detach())

@@ -35,6 +35,7 @@ def augmix_loss(
     subnet: Subnet | None,
     lam: float,
     subnet_loss: str = "kl",
+    kl_reduction: str = "batchmean",
     jsd_weight: float,
 ) -> StepLosses:
     """`CE(M(x_clean), y) + jsd_weight * JS + lam * L_sub`, on views (B, 3, C, H, W) in [0, 1].
@@ -58,5 +59,5 @@ def augmix_loss(
             return StepLosses(base, base.detach(), None, clean.detach())
         with use_subnet(model, subnet) as net:
             subnet_logits = stem.run(net, batch)
-    term = subnet_term(subnet_logits, logits, y.repeat(VIEWS), kind=subnet_loss)
+    term = subnet_term(subnet_logits, logits, y.repeat(VIEWS), kind=subnet_loss, kl_reduction=kl_reduction)
     return StepLosses(base + lam * term, base.detach(), term.detach(), clean.detach())

@@ -27,6 +27,7 @@ class Objective:
     mode: str
     lam: float = 1.0
     subnet_loss: str = "kl"
+    kl_reduction: str = "batchmean"  # lambda's scale: batchmean (the true KL) | mean (also / classes: authors' code)
     label_smoothing: float = 0.0
     jsd_weight: float = 12.0
     attack: PGDSettings = PGDSettings()
@@ -67,9 +68,9 @@ class Objective:
         """The loss of this step on clean `x` and, in adversarial modes, its adversarial `x_adv`."""
         if self.mode == "augmix":
             return augmix_loss(model, x, y, subnet=subnet, lam=self.lam, subnet_loss=self.subnet_loss,
-                               jsd_weight=self.jsd_weight)
+                               kl_reduction=self.kl_reduction, jsd_weight=self.jsd_weight)
         common = {"subnet": subnet, "lam": self.lam, "subnet_loss": self.subnet_loss,
-                  "label_smoothing": self.label_smoothing}
+                  "kl_reduction": self.kl_reduction, "label_smoothing": self.label_smoothing}
         if self.mode == "standard":
             return ews_loss(model, x, y, **common)
         if x_adv is None:
@@ -96,6 +97,7 @@ def build_objective(config) -> Objective:  # noqa: ANN001 - a validated `ews.con
         mode=mode,
         lam=config.ews.lam,
         subnet_loss=config.ews.subnet_loss,
+        kl_reduction=config.ews.kl_reduction,
         label_smoothing=config.train.label_smoothing,
         jsd_weight=d.augmix.jsd_weight,
         attack=PGDSettings(eps=a.eps, step_size=a.step_size, steps=a.steps, norm=a.norm),

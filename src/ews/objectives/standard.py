@@ -10,23 +10,34 @@ from torch import Tensor, nn
 from ..subnets import SharedStem, Subnet, use_subnet
 
 
-def subnet_kl(subnet_logits: Tensor, full_logits: Tensor) -> Tensor:
-    """KL(p_full || p_subnet), batch mean, temperature 1; the full network is the detached teacher."""
-    return F.kl_div(
+# How the KL is averaged, which sets lambda's scale: `batchmean` is the true KL (summed over classes, mean over
+# the batch); `mean` is `nn.KLDivLoss()`'s default in the authors' clean/ImageNet scripts, which also divides by
+# the number of classes C, so their lambda is our lambda * C.
+KL_REDUCTIONS = ("batchmean", "mean")
+
+
+def subnet_kl(subnet_logits: Tensor, full_logits: Tensor, *, reduction: str = "batchmean") -> Tensor:
+    """KL(p_full || p_subnet), temperature 1, averaged as `reduction` says; the full network is the detached teacher."""
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f"kl_reduction must be one of {', '.join(KL_REDUCTIONS)}, got {reduction!r}")
+    kl = F.kl_div(
         F.log_softmax(subnet_logits, dim=1),
         F.log_softmax(full_logits.detach(), dim=1),
         log_target=True,
         reduction="batchmean",
     )
+    # `mean` divided explicitly: PyTorch's own reduction="mean" warns and is announced to become batchmean
+    return kl / subnet_logits.shape[1] if reduction == "mean" else kl
 
 
 SUBNET_LOSSES = ("kl", "ce")  # the enhancement losses `subnet_term` knows
 
 
-def subnet_term(subnet_logits: Tensor, full_logits: Tensor, targets: Tensor, *, kind: str) -> Tensor:
+def subnet_term(subnet_logits: Tensor, full_logits: Tensor, targets: Tensor, *, kind: str,
+                kl_reduction: str = "batchmean") -> Tensor:
     """The enhancement loss: `kl` distils the full network (Eq. 2); `ce` uses the labels (Table A)."""
     if kind == "kl":
-        return subnet_kl(subnet_logits, full_logits)
+        return subnet_kl(subnet_logits, full_logits, reduction=kl_reduction)
     if kind == "ce":
         return F.cross_entropy(subnet_logits, targets)
     raise ValueError(f"subnet loss must be one of {', '.join(SUBNET_LOSSES)}, got {kind!r}")
@@ -50,6 +61,7 @@ def ews_loss(
     subnet: Subnet | None,
     lam: float,
     subnet_loss: str = "kl",
+    kl_reduction: str = "batchmean",
     label_smoothing: float = 0.0,
 ) -> StepLosses:
     """`CE(M(x), y) + lam * L_sub(subnet(x), M(x))`; with `subnet=None` plain cross-entropy.
@@ -64,5 +76,5 @@ def ews_loss(
             return StepLosses(base, base.detach(), None, logits.detach())
         with use_subnet(model, subnet) as net:
             subnet_logits = stem.run(net, x)
-    term = subnet_term(subnet_logits, logits, y, kind=subnet_loss)
+    term = subnet_term(subnet_logits, logits, y, kind=subnet_loss, kl_reduction=kl_reduction)
     return StepLosses(base + lam * term, base.detach(), term.detach(), logits.detach())

@@ -19,6 +19,7 @@ class SearchStats:
     seconds: float
     subnets_evaluated: int
     mean_subnet_accuracy: float | None = None  # over the subnets evaluated on the search batches
+    random_subnet_accuracy: float | None = None  # as many uniform subnets on the same batches (the search gap)
     controller_steps: int = 0
     mean_entropy: float | None = None  # the policy's decision entropy (controller only)
     skipped_steps: int = 0  # controller steps not taken: a non-finite reward, loss or gradient
@@ -36,6 +37,11 @@ class SubnetSampler(ABC):
 
     def __init__(self, space: SubnetSpace) -> None:
         self.space = space
+
+    @property
+    def subnets_per_batch(self) -> int:
+        """Subnets a search round scores on each of its batches (0: it scores none), for the search gap."""
+        return 0
 
     @abstractmethod
     def sample(self, generator: torch.Generator) -> Subnet:

@@ -103,6 +103,10 @@ class ControllerSampler(SubnetSampler):
         self.baseline: float | None = None
         self.steps = 0
 
+    @property
+    def subnets_per_batch(self) -> int:
+        return self.settings.subnets_per_step
+
     def sample(self, generator: torch.Generator) -> Subnet:
         with torch.no_grad():
             return self.policy.sample(generator).subnet

@@ -1,12 +1,12 @@
 """The subnet space of a network (paper Sec. 3.1) and subnets as plain data.
 
-A subnet keeps, in every residual block, `ceil(rho_paths * 2)` of the two paths
-(0 = residual branch, 1 = shortcut) and, in every conv of a kept residual branch,
-`ceil(rho_channels * c)` of its c output channels. Where channels meet a grouped conv
-(ResNeXt) they are kept in equal numbers per group, `ceil(rho_channels * c / g)` of each
-group's c / g, so the sliced conv is still a grouped conv. Kept counts are computed exactly
-(`0.7 * 10` is 7, not 8): a float epsilon would silently keep both paths at rho = 0.5,
-a known defect of the authors' scripts.
+A subnet keeps, in every residual block, some of the two paths (0 = residual branch,
+1 = shortcut) and, in the sliced convs of a kept residual branch, `ceil(rho_channels * c)`
+of its c output channels; how many paths and which convs is the reading's (`readings`).
+Where channels meet a grouped conv (ResNeXt) they are kept in equal numbers per group,
+`ceil(rho_channels * c / g)` of each group's c / g, so the sliced conv is still a grouped
+conv. Kept counts are computed exactly (`0.7 * 10` is 7, not 8); only the `authors`
+reading adds their scripts' epsilon, which keeps both paths at rho = 0.5.
 """
 
 from __future__ import annotations
@@ -14,23 +14,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..models.layers import ResidualBlock
+from .readings import CHANNEL_MODES, DEFAULT_READING, Reading, kept_count, reading
 
 BRANCH, SHORTCUT = 0, 1
-ChannelMode = Literal["all", "hidden"]
-CHANNEL_MODES = ("all", "hidden")
-
-
-def kept_count(rho: float, n: int) -> int:
-    """`ceil(rho * n)` computed on the decimal value of rho, at least 1."""
-    return max(1, math.ceil(Fraction(str(rho)) * n))
 
 
 def check_rho(name: str, rho: float) -> float:
@@ -113,12 +106,14 @@ class SubnetSpace:
         *,
         rho_paths: float,
         rho_channels: float,
-        channels: ChannelMode = "all",
+        channels: str = "all",
+        reading: Reading | None = None,
     ) -> None:
         self.blocks = blocks
         self.rho_paths = rho_paths
         self.rho_channels = rho_channels
         self.channels = channels
+        self.reading = reading  # the named reading the space was built in (None: built by hand)
 
     @classmethod
     def from_model(
@@ -126,31 +121,35 @@ class SubnetSpace:
         model: nn.Module,
         *,
         rho: float = 0.5,
+        reading: str | Reading = DEFAULT_READING,
         rho_paths: float | None = None,
         rho_channels: float | None = None,
-        channels: ChannelMode = "all",
+        channels: str | None = None,
     ) -> SubnetSpace:
-        """Discover the space once. `rho` sets both ratios unless a specific one is given.
+        """Discover the space once, in a named reading of `rho` (`ews.subnets.readings`).
 
-        `channels="hidden"` keeps every output of a branch's last conv (the authors'
-        code); the default `"all"` subsamples it too (the paper's text: every conv
-        layer of a kept branch).
+        `rho_paths` (a fixed path ratio) and `channels` (all | hidden | first) override
+        the reading's own rules; `rho_channels` overrides rho for channels.
         """
-        rho_paths = check_rho("rho_paths", rho if rho_paths is None else rho_paths)
+        check_rho("rho", rho)
+        if rho_paths is not None:
+            check_rho("rho_paths", rho_paths)
+        chosen = reading_of(reading, rho_paths=rho_paths, channels=channels)
         rho_channels = check_rho("rho_channels", rho if rho_channels is None else rho_channels)
-        if channels not in CHANNEL_MODES:
-            raise ConfigError(f"ews.channels must be one of {', '.join(CHANNEL_MODES)}, got {channels!r}")
+        keep_paths = chosen.kept_paths(rho)
         specs = []
         for name, block in residual_blocks(model):
             convs = block.branch_convs()
             widths = tuple(conv.out_channels for conv in convs)
             groups = _balance_groups(convs)
             keep = [g * kept_count(rho_channels, c // g) for c, g in zip(widths, groups)]
-            if channels == "hidden":
-                keep[-1] = widths[-1]
-            specs.append(BlockSpec(name, block.downsampling, kept_count(rho_paths, 2), widths, tuple(keep),
+            whole = {"all": 0, "hidden": 1, "first": len(keep) - 1}[chosen.channels]  # trailing convs kept whole
+            keep[len(keep) - whole:] = widths[len(keep) - whole:]
+            specs.append(BlockSpec(name, block.downsampling, keep_paths, widths, tuple(keep),
                                    groups if any(g > 1 for g in groups) else ()))
-        return cls(tuple(specs), rho_paths=rho_paths, rho_channels=rho_channels, channels=channels)
+        path_ratio = {"fixed": chosen.rho_paths, "rho": rho}.get(chosen.paths, keep_paths / 2)
+        return cls(tuple(specs), rho_paths=path_ratio, rho_channels=rho_channels, channels=chosen.channels,
+                   reading=chosen)
 
     def __len__(self) -> int:
         return len(self.blocks)
@@ -197,6 +196,11 @@ class SubnetSpace:
                 _check_sorted_unique(spec.name, f"conv {j} channels", kept, c, k)
                 _check_balanced(spec.name, f"conv {j} channels", kept, c, spec.groups(j))
         return subnet
+
+
+def reading_of(name: str | Reading, *, rho_paths: float | None = None, channels: str | None = None) -> Reading:
+    """A named reading with a config's explicit overrides applied (None: the reading's own rule)."""
+    return reading(name).overridden(rho_paths=rho_paths, channels=channels)
 
 
 def _balance_groups(convs: list[nn.Conv2d]) -> tuple[int, ...]:

@@ -26,7 +26,8 @@ def build_model(config: Config, info: DatasetInfo) -> nn.Module:
 def build_space(config: Config, model: nn.Module) -> SubnetSpace:
     """The subnet space the `ews` section describes."""
     e = config.ews
-    return SubnetSpace.from_model(model, rho=e.rho, rho_paths=e.rho_paths, rho_channels=e.rho_channels, channels=e.channels)
+    return SubnetSpace.from_model(model, rho=e.rho, reading=e.reading, rho_paths=e.rho_paths,
+                                  rho_channels=e.rho_channels, channels=e.channels)
 
 
 def build_ews(config: Config, model: nn.Module, objective: Objective) -> EWS | None:

@@ -38,13 +38,18 @@ class EpochStats:
 
 def search_summary(searches: list[SearchStats]) -> dict[str, Any]:
     """Metrics-log fields for the search rounds of one epoch."""
-    accuracies = [s.mean_subnet_accuracy for s in searches if s.mean_subnet_accuracy is not None]
-    entropies = [s.mean_entropy for s in searches if s.mean_entropy is not None]
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) / len(known) if known else None
+
+    searched, random = mean([s.mean_subnet_accuracy for s in searches]), mean([s.random_subnet_accuracy for s in searches])
     return {
         "search_seconds": sum(s.seconds for s in searches),
         "search_steps": sum(s.controller_steps for s in searches),
-        "search_subnet_accuracy": sum(accuracies) / len(accuracies) if accuracies else None,
-        "search_entropy": sum(entropies) / len(entropies) if entropies else None,
+        "search_subnet_accuracy": searched,
+        "search_random_accuracy": random,  # as many uniform subnets on the same D_s batches
+        "search_gap": None if searched is None or random is None else random - searched,  # > 0: searched are weaker
+        "search_entropy": mean([s.mean_entropy for s in searches]),
     }
 
 

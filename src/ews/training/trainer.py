@@ -56,7 +56,7 @@ class Trainer:
         set_kernel_determinism(config.train.deterministic, self.device)
         d = config.data
         self.train_set, self.info = load(
-            d.name, root=d.root, train=True, augment=d.augment, limit=d.limit, download=d.download,
+            d.name, root=d.root, train=True, augment=d.augment, limit=d.split_limit(True), download=d.download,
             autoaugment_policy=d.autoaugment_policy, augmix=d.augmix, extra_train_roots=d.extra_train_roots,
         )
         self.test_set, _ = load(d.name, root=d.root, train=False, limit=d.limit, download=d.download)

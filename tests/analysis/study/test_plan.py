@@ -51,6 +51,31 @@ def test_study_runs_scores_and_resumes(tmp_path: Path, capsys) -> None:
     assert main(["report", str(out)]) == 0 and (out / "study.html").is_file()
 
 
+def test_every_variant_is_probed_in_one_reading_and_the_search_gap_is_reported(tmp_path: Path, capsys) -> None:
+    spec = {**STUDY, "seeds": [1], "evaluate": {"n_examples": 16},
+            "variants": {"vanilla": {"method": "vanilla"}, "one-path": {"method": "ews", "ews.reading": "paper-text"}}}
+    study, out = tmp_path / "study.yaml", tmp_path / "out"
+    study.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", "--study", str(study), *SETS, "--out", str(out)]) == 0, capsys.readouterr().err
+    results = json.loads((out / "study.json").read_text())
+    assert results["study"]["analysis"]["reading"] == "default"
+    for variant in ("vanilla", "one-path"):  # both probed in `default`, whatever they trained in
+        subnets = json.loads((out / variant / "seed1" / "analysis-rho0.7" / "subnets.json").read_text())
+        assert subnets["settings"]["reading"]["name"] == "default"
+    gaps = [line["search_gap"] for line in (out / "one-path" / "seed1").joinpath("metrics.jsonl").read_text()
+            .splitlines() for line in [json.loads(line)] if line["search_gap"] is not None]
+    assert results["variants"]["one-path"]["metrics"]["search_gap_first"]["values"] == [100 * gaps[0]]
+    assert "search_gap_first" not in results["variants"]["vanilla"]["metrics"]
+    assert "every model probed in the 'default' reading" in (out / "study.md").read_text()
+
+    evaluated = (out / "vanilla" / "seed1" / "eval" / "eval.json").stat().st_mtime_ns
+    study.write_text(yaml.safe_dump({**spec, "analysis": {**spec["analysis"], "reading": "paper-text"}}))
+    assert main(["sweep", "--study", str(study), *SETS, "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (out / "vanilla" / "seed1" / "eval" / "eval.json").stat().st_mtime_ns == evaluated  # errors not redone
+    subnets = json.loads((out / "vanilla" / "seed1" / "analysis-rho0.7" / "subnets.json").read_text())
+    assert subnets["settings"]["reading"]["name"] == "paper-text"
+
+
 def test_study_variants_from_the_command_line(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     args = ["sweep", *SETS, "--set", "train.epochs=1", "--variant", "plain: method=vanilla", "--seeds", "3",

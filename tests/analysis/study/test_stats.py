@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from ews.analysis.study.stats import paired_difference, resolvable_difference, summary
+from ews.analysis.study.report import _means_table
+from ews.analysis.study.stats import format_p, paired_difference, resolvable_difference, summary
 
 
 def test_summary_uses_student_t() -> None:
@@ -16,8 +17,22 @@ def test_summary_uses_student_t() -> None:
     assert s["low"] == pytest.approx(2.0 - half) and s["high"] == pytest.approx(2.0 + half)
 
 
-def test_one_value_has_a_zero_width_interval() -> None:
-    assert summary([4.0])["low"] == summary([4.0])["high"] == 4.0
+def test_one_value_has_an_undefined_interval_not_a_zero_width_one() -> None:
+    s = summary([4.0])
+    assert s["mean"] == 4.0 and s["low"] is None and s["high"] is None and s["sd"] is None
+    assert paired_difference({1: 3.0}, {1: 1.0})["p"] is None
+
+
+def test_one_seed_reads_undefined_in_the_report() -> None:
+    table = _means_table({"metrics": ["clean_error"],
+                          "variants": {"ews": {"seeds": [1], "metrics": {"clean_error": summary([4.0])}}}})
+    assert table.rows[0][2] == "4.00 [undefined: 1 seed]"
+
+
+@pytest.mark.parametrize(("p", "text"), [(0.0, "p < 0.001"), (1e-7, "p < 0.001"), (0.00099, "p < 0.001"),
+                                          (0.001, "p=0.001"), (0.0312, "p=0.031"), (None, "")])
+def test_p_is_never_printed_as_zero(p: float | None, text: str) -> None:
+    assert format_p(p) == text
 
 
 def test_pairing_removes_the_seed_effect() -> None:

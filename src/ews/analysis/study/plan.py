@@ -42,7 +42,7 @@ def _run_config(config_path: str | Path | None, overrides: Sequence[str], spec: 
 def _check_same_images(items: Sequence[PlannedRun]) -> None:
     """Shared -C sets and paired differences need every run to be scored on the same images."""
     def images(c: Config) -> tuple[Any, ...]:
-        return c.data.name, c.data.root, c.data.limit, c.val_images
+        return c.data.name, c.data.root, c.data.limit, c.data.train_limit, c.val_images
 
     first = images(items[0].config)
     for item in items[1:]:
@@ -87,7 +87,7 @@ def shared_corruption_sets(spec: StudySpec, config: Config, out: Path) -> dict[s
         return {}
     chosen = e.corruption_names or names.BENCHMARK
     return {split: str(resolve_corruptions(e.corruptions, config, cache=out / "corruptions", split=split,
-                                           corruptions=chosen))
+                                           corruptions=chosen, limit=e.corruption_images))
             for split in e.splits}
 
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from ...runs.checkpoint import atomic_write_text
 from .. import figures
 from ..report import Block, Heading, Image, Paragraph, Table, to_html, to_markdown
-from .stats import LEVEL
+from .stats import LEVEL, format_p
 
 STUDY_JSON = "study.json"
 
@@ -26,14 +26,16 @@ def _interval(s: Mapping[str, Any] | None, signed: bool = False) -> str:
     if s is None:
         return "-"
     sign = "+" if signed else ""
+    if s["low"] is None:
+        return f"{s['mean']:{sign}.2f} [undefined: 1 seed]"
     return f"{s['mean']:{sign}.2f} [{s['low']:{sign}.2f}, {s['high']:{sign}.2f}]"
 
 
 def _difference(d: Mapping[str, Any] | None) -> str:
     if d is None:
         return "-"
-    p = d.get("p")
-    return _interval(d, signed=True) + ("" if p is None else f" p={p:.2g}")
+    p = format_p(d.get("p"))
+    return _interval(d, signed=True) + (f" {p}" if p else "")
 
 
 def _means_table(results: Mapping[str, Any]) -> Table:
@@ -60,12 +62,17 @@ def _timing_blocks(timing: Mapping[str, Any]) -> list[Block]:
 
 def study_blocks(results: Mapping[str, Any]) -> list[Block]:
     level = f"{LEVEL:.0%}"
+    reading = results["study"]["analysis"].get("reading")  # absent in studies scored before probes shared one
+    probe = f"every model probed in the {reading!r} reading" if reading else "each model probed in its own reading"
     blocks: list[Block] = [
         Heading("Study", 1),
         Paragraph(f"Seeds {', '.join(map(str, results['study']['seeds']))}. Every cell: mean over seeds "
                   f"[{level} t interval]. Errors in %, lower is better; subnet_confidence_* is the median true-class "
-                  f"confidence of random subnets at that width (paper Fig. 1), higher is better; val_* metrics are "
-                  f"on the validation split held out of training, the others on the test split."),
+                  f"confidence of random subnets at that width (paper Fig. 1, {probe}), higher is better; search_gap_first/last is "
+                  f"random minus searched subnets' accuracy on D_s at the first/last search round, in points "
+                  f"(positive: the search still finds weaker-than-random subnets). val_* metrics are on the "
+                  f"validation split held out of training, the others on the test split: settings are chosen on "
+                  f"val_*, so the test columns are the honest estimate of the chosen setting."),
         _means_table(results),
         Image("study.png", "means with intervals"),
     ]

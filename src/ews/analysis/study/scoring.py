@@ -1,9 +1,10 @@
 """One study run, trained and scored: clean, -C and attack errors per split, and Fig. 1 subnet confidence.
 
-The scores are cached in the run folder (`study-run.json`, with the scoring they came
-from), so a resumed study neither retrains nor re-evaluates a finished run. Every run
-is scored on the same images: the -C sets are generated once for the whole study and
-passed in by path.
+The scores are cached in the run folder (`study-run.json`), each part (evaluation,
+Fig. 1 analysis) with the settings it came from, so a resumed study neither retrains nor
+re-scores a finished run, and a change to one part's settings re-scores that part only.
+Every run is scored on the same images: the -C sets are generated once for the whole
+study and passed in by path; every run's subnets are probed in the study's one reading.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _subnet_confidence(item: PlannedRun, spec: AnalysisSpec) -> dict[str, float]
     metrics = {}
     for rho in spec.rho:
         settings = AnalysisSettings(subnets=spec.subnets, rho=rho, inputs=SUBNET_INPUTS, images=spec.images,
-                                    block_subnets=0)
+                                    block_subnets=0, reading=spec.reading)
         result = run_analysis(item.run.checkpoint, out=item.run.root / f"analysis-rho{rho:g}", settings=settings,
                               progress=False)
         (model,) = result["subnets"]["models"].values()
@@ -63,23 +64,38 @@ def _subnet_confidence(item: PlannedRun, spec: AnalysisSpec) -> dict[str, float]
     return metrics
 
 
+def search_gap(item: PlannedRun) -> dict[str, float]:
+    """The search gap (points: random subnets' D_s accuracy minus the controller's) of the first and last round."""
+    gaps = [100 * line["search_gap"] for line in item.run.read_metrics() if line.get("search_gap") is not None]
+    return {"search_gap_first": gaps[0], "search_gap_last": gaps[-1]} if gaps else {}
+
+
 def train_and_score(item: PlannedRun, evaluate: EvaluationSpec, analysis: AnalysisSpec,
                     corruption_sets: Mapping[str, str]) -> dict[str, Any]:
-    """Train (or skip) one run, then score it unless its cached scores used the same scoring."""
+    """Train (or skip) one run, then score each part whose cached scores came from other settings."""
     report = train(item)
     cache = item.run.root / CACHE
-    scoring = {"evaluate": _plain(evaluate), "analysis": _plain(analysis), "corruption_sets": dict(corruption_sets)}
-    if cache.is_file():
-        cached = json.loads(cache.read_text())
-        if cached.get("scoring") == scoring:
-            return {**cached, "train_wall_seconds": report["train_wall_seconds"]}
-    start = time.perf_counter()
-    metrics = {"clean_error": report["clean_error"], **_evaluate(item, evaluate, corruption_sets),
-               **_subnet_confidence(item, analysis)}
-    scored = {"scoring": scoring, "metrics": metrics, "train_seconds": report["train_seconds"],
-              "eval_seconds": round(time.perf_counter() - start, 3)}
-    atomic_write_text(cache, json.dumps(scored, indent=2) + "\n")
-    return {**scored, "train_wall_seconds": report["train_wall_seconds"]}
+    cached = json.loads(cache.read_text()).get("parts", {}) if cache.is_file() else {}
+    parts = {
+        "evaluate": ({**_plain(evaluate), "corruption_sets": dict(corruption_sets)},
+                     lambda: _evaluate(item, evaluate, corruption_sets)),
+        "analysis": (_plain(analysis), lambda: _subnet_confidence(item, analysis)),
+    }
+    scored_parts = {}
+    for name, (settings, score) in parts.items():
+        if cached.get(name, {}).get("scoring") == settings:
+            scored_parts[name] = cached[name]
+            continue
+        start = time.perf_counter()
+        metrics = score()
+        scored_parts[name] = {"scoring": settings, "metrics": metrics, "seconds": round(time.perf_counter() - start, 3)}
+        atomic_write_text(cache, json.dumps({"parts": {**cached, **scored_parts}}, indent=2) + "\n")
+    metrics = {"clean_error": report["clean_error"], **search_gap(item)}
+    for part in scored_parts.values():
+        metrics.update(part["metrics"])
+    return {"metrics": metrics, "train_seconds": report["train_seconds"],
+            "eval_seconds": round(sum(part["seconds"] for part in scored_parts.values()), 3),
+            "train_wall_seconds": report["train_wall_seconds"]}
 
 
 def _plain(spec: Any) -> dict[str, Any]:

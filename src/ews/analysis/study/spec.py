@@ -9,7 +9,7 @@ A study file is YAML:
       vanilla: {method: vanilla}
       ews: {method: ews}
     evaluate: {corruptions: digits-c, attacks: [pgd20], n_examples: 360}
-    analysis: {rho: [0.5, 0.7], subnets: 40, images: 200}   # Fig. 1 subnet confidence; optional
+    analysis: {rho: [0.5, 0.7], subnets: 40, images: 200, reading: default}   # Fig. 1 subnet confidence; optional
 
 Every key under `base` and `variants` is a dotted config key, as with `--set`. Every
 variant's config is built (and so checked) for every seed before anything is trained.
@@ -26,10 +26,11 @@ import yaml
 
 from ...config import parse_override, read_yaml
 from ...errors import ConfigError
+from ...subnets.readings import DEFAULT_READING, reading
 
 _TOP_KEYS = ("seeds", "reference", "base", "variants", "evaluate", "analysis")
-_EVAL_KEYS = ("corruptions", "corruption_names", "attacks", "n_examples", "splits")
-_ANALYSIS_KEYS = ("rho", "subnets", "images")
+_EVAL_KEYS = ("corruptions", "corruption_names", "corruption_images", "attacks", "n_examples", "splits")
+_ANALYSIS_KEYS = ("rho", "subnets", "images", "reading")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class EvaluationSpec:
 
     corruptions: str | None = None  # DATASET-c (generated once for the study) or a -C folder; None: no -C error
     corruption_names: tuple[str, ...] = ()  # () = the 15 benchmark corruptions (the reported mean needs no more)
+    corruption_images: int | None = None  # a generated -C set covers the split's first N images, stratified (None: all)
     attacks: tuple[str, ...] = ()  # e.g. (pgd20,)
     n_examples: int = 1000  # images attacked (the first N of the split)
     splits: tuple[str, ...] = ("test",)  # add `val` to also score the held-out validation split (data.val_images)
@@ -50,6 +52,7 @@ class AnalysisSpec:
     rho: tuple[float, ...] = ()  # () skips the analysis
     subnets: int = 40
     images: int = 200
+    reading: str = DEFAULT_READING  # every variant is probed in this one reading (one subnet family per comparison)
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,12 @@ class StudySpec:
         return data
 
     def same_study(self, other: StudySpec) -> bool:
-        """Whether `other` describes the same runs and scoring (its seeds may differ: they extend a study)."""
-        mine, theirs = self.to_dict(), other.to_dict()
-        mine.pop("seeds"), theirs.pop("seeds")
-        return mine == theirs
+        """Whether `other` describes the same runs: base and variants (seeds may differ: they extend a study).
+
+        Scoring (`evaluate`, `analysis`, `reference`) may change: each run re-scores only the
+        parts whose settings changed, so a study is re-probed without retraining.
+        """
+        return (self.base, self.variants) == (other.base, other.variants)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -165,6 +170,12 @@ def _check_scoring(spec: StudySpec) -> None:
             raise ConfigError(f"study {key} must be an integer >= 1, got {value!r}")
     for rho in a.rho:
         check_rho("study analysis.rho", rho)
+    if not isinstance(a.reading, str):
+        raise ConfigError(f"study analysis.reading must be a reading's name, got {a.reading!r}")
+    reading(a.reading)
+    if e.corruption_images is not None and (isinstance(e.corruption_images, bool)
+                                            or not isinstance(e.corruption_images, int) or e.corruption_images < 1):
+        raise ConfigError(f"study evaluate.corruption_images must be an integer >= 1 or null, got {e.corruption_images!r}")
 
 
 def read_spec(path: str | Path, *, seeds: Sequence[int] | None = None) -> StudySpec:

@@ -19,13 +19,16 @@ LEVEL = 0.95
 def summary(values: Sequence[float], *, level: float = LEVEL) -> dict[str, float | list[float] | int]:
     """`mean`, `low`/`high` (two-sided t interval of the mean), `sd`, `n` and the `values` themselves.
 
-    One value gives a zero-width interval: there is nothing to estimate the spread from.
+    One value leaves the spread unknown: `sd`, `low` and `high` are None (undefined), never a
+    zero-width interval that would read as certainty.
     """
     values = [float(v) for v in values]
     n = len(values)
     mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n) if n > 1 else 0.0
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None, "sd": None, "n": n, "values": values}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return {"mean": mean, "low": mean - half, "high": mean + half, "sd": sd, "n": n, "values": values}
 
 
@@ -41,11 +44,18 @@ def paired_difference(ours: Mapping[int, float], reference: Mapping[int, float],
     result = summary([ours[s] - reference[s] for s in seeds], level=level)
     result["seeds"] = seeds
     sd, n = result["sd"], result["n"]
-    if n > 1 and sd > 0:
+    if n > 1 and sd is not None and sd > 0:
         result["p"] = float(2 * stats.t.sf(abs(result["mean"]) / (sd / math.sqrt(n)), n - 1))
     else:
         result["p"] = None
     return result
+
+
+def format_p(p: float | None) -> str:
+    """`p=0.03`, `p < 0.001` below 0.001 (never `p=0`), or '' when no test was possible."""
+    if p is None:
+        return ""
+    return "p < 0.001" if p < 0.001 else f"p={p:.2g}"
 
 
 def resolvable_difference(sd_of_differences: float, n: int, *, level: float = LEVEL) -> float:
