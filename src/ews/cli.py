@@ -348,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run folder (default runs/DATA-MODEL-METHOD)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    train.add_argument("--download", action="store_true", help="fetch CIFAR-10/100 into data.root if missing (network)")
+    train.add_argument("--download", action="store_true",
+                       help="fetch CIFAR-10/100, Fashion-MNIST or MNIST into data.root through torchvision (network)")
     train.add_argument("--nproc", type=int, help="run under torchrun with N processes (DistributedDataParallel)")
     train.set_defaults(func=_train)
 

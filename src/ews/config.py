@@ -45,12 +45,12 @@ class DataConfig:
     name: str = "digits"  # digits (embedded) | fashion-mnist | mnist | cifar10 | cifar100 | imagefolder
     root: str | None = None  # folder holding the dataset; not needed for digits (fashion-mnist: Debian's copy)
     limit: int | None = None  # keep the first N samples of each split, stratified (quick runs)
-    train_limit: int | None = None  # the training split only (overrides limit there): a smaller training set, whole test
+    train_limit: int | None = None  # the training split only (overrides limit there): fewer training images, whole test
     augment: str = "standard"  # standard (crop + flip where allowed) | autoaugment | augmix | none
     autoaugment_policy: str = "auto"  # auto (imagenet for imagefolder, else cifar10) | cifar10 | imagenet | svhn
     augmix: AugMixConfig = field(default_factory=AugMixConfig)
     extra_train_roots: list[str] = field(default_factory=list)  # ImageFolder roots mixed into training (DeepAugment)
-    download: bool = False  # opt-in: fetch CIFAR with torchvision when it is missing
+    download: bool = False  # opt-in: fetch CIFAR, Fashion-MNIST or MNIST with torchvision (needs a network)
     num_workers: int = 0  # DataLoader workers; 0 keeps in-memory data on the main process
     pin_memory: bool | None = None  # page-locked batches for faster host-to-GPU copies; null: on with CUDA
     val_images: int = 0  # hold out the first N training images (stratified) as a validation split: never trained on

@@ -47,7 +47,8 @@ def test_written_set_has_the_cifar_c_layout(tmp_path: Path, images: np.ndarray, 
         images, labels, tmp_path, corruptions=["fog", "contrast"], severities=[3, 1, 3], workers=1, progress=False
     )
     assert paths == [tmp_path / "fog.npy", tmp_path / "contrast.npy"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["contrast.npy", "fog.npy", "labels.npy", "meta.json"]  # no temp files
+    # no temp files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["contrast.npy", "fog.npy", "labels.npy", "meta.json"]
     written_labels = np.load(tmp_path / "labels.npy")
     assert written_labels.dtype == np.int64
     np.testing.assert_array_equal(written_labels, np.tile(labels, 2))

@@ -98,3 +98,24 @@ def test_real_fashion_mnist_from_the_debian_package() -> None:
     pixels = images.float().div(255)  # DatasetInfo's mean/std are these, padded to 32x32
     info = load("fashion-mnist", train=False)[1]
     assert abs(float(pixels.mean()) - info.mean[0]) < 5e-4 and abs(float(pixels.std()) - info.std[0]) < 5e-4
+
+
+def test_download_goes_through_torchvision_into_its_raw_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeFashionMNIST:  # what torchvision's reader leaves behind, without a network
+        def __init__(self, root: str, *, train: bool, download: bool) -> None:
+            calls.append((root, train, download))
+            write_idx_split(Path(root, "FashionMNIST", "raw"), train=train, n=30 if train else 10)
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashionMNIST)
+    dataset, _ = load("fashion-mnist", root=tmp_path, train=False, download=True)
+    assert len(dataset) == 10 and calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
+
+
+def test_download_needs_a_root() -> None:
+    with pytest.raises(DataError, match="--download for mnist needs a folder"):
+        load("mnist", train=False, download=True)

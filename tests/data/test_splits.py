@@ -53,3 +53,15 @@ def test_val_split_needs_held_out_images() -> None:
         evaluation_split(load_config(overrides=BASE), "val")
     with pytest.raises(ConfigError, match="--split must be one of test, val"):
         evaluation_split(load_config(overrides=BASE), "train")
+
+
+def test_train_limit_cuts_the_training_split_only() -> None:
+    from ews.config import load_config
+    from ews.data.splits import evaluation_split, search_subset, validation_set
+
+    config = load_config(overrides=["data.train_limit=200", "data.val_images=50"])
+    assert len(evaluation_split(config, "test")) == 360  # the whole digits test split
+    assert len(validation_set(config.data, 50)) == 50
+    assert len(search_subset(config.data, 50, 0.1, seed=0)) == 20  # 10% of the 150 left: 2 of each class's 15
+    both = load_config(overrides=["data.train_limit=200", "data.limit=100"])
+    assert (both.data.split_limit(True), both.data.split_limit(False)) == (200, 100)

@@ -13,7 +13,8 @@ from ews.training.build import build_space
 from ..conftest import tiny_model
 
 
-@pytest.mark.parametrize(("rho", "paths"), [(0.5, 2), (0.4999995, 2), (0.4, 1), (0.3, 1), (0.25, 1), (0.7, 2), (1.0, 2)])
+@pytest.mark.parametrize(("rho", "paths"),
+                         [(0.5, 2), (0.4999995, 2), (0.4, 1), (0.3, 1), (0.25, 1), (0.7, 2), (1.0, 2)])
 def test_authors_reading_keeps_paths_as_their_scripts_round(rho: float, paths: int) -> None:
     # ceil(2 * (rho + 1e-6)): their epsilon keeps both paths at 0.5 (and just below it)
     assert reading("authors").kept_paths(rho) == paths

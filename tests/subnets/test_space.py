@@ -52,7 +52,8 @@ def test_bottleneck_blocks_expose_three_convs_and_hidden_mode_keeps_the_last_who
 
 
 def test_separate_path_and_channel_ratios() -> None:
-    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, rho_paths=0.7, rho_channels=0.25, reading="paper-text")
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, rho_paths=0.7, rho_channels=0.25,
+                                   reading="paper-text")
     assert all(b.keep_paths == 2 for b in space.blocks)
     assert space.blocks[0].keep_channels == (1, 1)
 

@@ -174,7 +174,7 @@ def write_dataset_corruptions(
 
 
 def stratified_subset(data: Dataset, limit: int | None, *, what: str) -> Dataset:
-    """The first `limit` images of `data`, stratified (the same ones on every call); a limit past its end is an error."""
+    """The first `limit` images of `data`, stratified (the same on every call); a limit past the end is an error."""
     from torch.utils.data import Subset
 
     from ..data import labels_of, stratified_limit

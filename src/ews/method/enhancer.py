@@ -94,8 +94,9 @@ class EWS:
         """EWS as a run's config describes it (`ews:`, `search:`, `seed`, and the adversarial D_s' switch)."""
         e, s = config.ews, config.search
         return cls(model, rho=e.rho, reading=e.reading, rho_paths=e.rho_paths, rho_channels=e.rho_channels,
-                   channels=e.channels, lam=e.lam, subnet_loss=e.subnet_loss, kl_reduction=e.kl_reduction, strategy=s.strategy, K=e.K, schedule=s.schedule,
-                   every_iterations=s.every_iterations, before_training=s.before_training, passes=s.passes,
+                   channels=e.channels, lam=e.lam, subnet_loss=e.subnet_loss, kl_reduction=e.kl_reduction,
+                   strategy=s.strategy, K=e.K, schedule=s.schedule, every_iterations=s.every_iterations,
+                   before_training=s.before_training, passes=s.passes,
                    controller=controller_settings(s), objective=objective,
                    search_adversarial=config.adversarial.search_on_adversarial, measure_gap=s.measure_gap,
                    seed=config.seed)

@@ -42,7 +42,8 @@ def search_summary(searches: list[SearchStats]) -> dict[str, Any]:
         known = [v for v in values if v is not None]
         return sum(known) / len(known) if known else None
 
-    searched, random = mean([s.mean_subnet_accuracy for s in searches]), mean([s.random_subnet_accuracy for s in searches])
+    searched = mean([s.mean_subnet_accuracy for s in searches])
+    random = mean([s.random_subnet_accuracy for s in searches])
     return {
         "search_seconds": sum(s.seconds for s in searches),
         "search_steps": sum(s.controller_steps for s in searches),

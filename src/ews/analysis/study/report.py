@@ -68,7 +68,8 @@ def study_blocks(results: Mapping[str, Any]) -> list[Block]:
         Heading("Study", 1),
         Paragraph(f"Seeds {', '.join(map(str, results['study']['seeds']))}. Every cell: mean over seeds "
                   f"[{level} t interval]. Errors in %, lower is better; subnet_confidence_* is the median true-class "
-                  f"confidence of random subnets at that width (paper Fig. 1, {probe}), higher is better; search_gap_first/last is "
+                  f"confidence of random subnets at that width (paper Fig. 1, {probe}), higher is better; "
+                  f"search_gap_first/last is "
                   f"random minus searched subnets' accuracy on D_s at the first/last search round, in points "
                   f"(positive: the search still finds weaker-than-random subnets). val_* metrics are on the "
                   f"validation split held out of training, the others on the test split: settings are chosen on "

@@ -175,7 +175,8 @@ def _check_scoring(spec: StudySpec) -> None:
     reading(a.reading)
     if e.corruption_images is not None and (isinstance(e.corruption_images, bool)
                                             or not isinstance(e.corruption_images, int) or e.corruption_images < 1):
-        raise ConfigError(f"study evaluate.corruption_images must be an integer >= 1 or null, got {e.corruption_images!r}")
+        raise ConfigError(f"study evaluate.corruption_images must be an integer >= 1 or null, "
+                          f"got {e.corruption_images!r}")
 
 
 def read_spec(path: str | Path, *, seeds: Sequence[int] | None = None) -> StudySpec:
