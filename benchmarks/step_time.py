@@ -32,7 +32,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import ews
@@ -115,21 +115,40 @@ class Bench:
         loss.backward()
         self.optimizer.step()
 
-    def step_flop_floor(self, objective: Objective, subnets: int) -> float:
-        """FLOPs of a whole training step with EWS over those of one without (attack, forward, backward): the
-        ratio an implementation with no overhead would reach, averaged over `subnets` sampled subnets."""
-        x, y = self.x[:2], self.y[:2]
+    def adversarial_flop_floor(self, attack_steps: int, subnets: int) -> float:
+        """FLOPs of an AT + EWS step over an AT step's: (k attack passes + a training pass + a subnet pass) over
+        (k attack passes + a training pass), each pass a forward and its backward, counted by FlopCounterMode.
 
-        def flops(subnet: Subnet | None) -> int:
-            with FlopCounterMode(display=False) as counter:
-                x_adv = objective.adversarial_examples(self.model, x, y)
-                objective.losses(self.model, x, x_adv, y, subnet=subnet).total.backward()
+        An attack pass back-propagates to the input only; the passes are counted apart because
+        FlopCounterMode cannot follow `autograd.grad` inside the attack itself.
+        """
+        x = self.x[:2]
+
+        def flops(run: Callable[[], Tensor], *, weights: bool = True) -> int:
+            for p in self.model.parameters():
+                p.requires_grad_(weights)
+            try:
+                with FlopCounterMode(display=False) as counter:
+                    run().sum().backward()  # the loss itself is a negligible share
+            finally:
+                for p in self.model.parameters():
+                    p.requires_grad_(True)
             self.optimizer.zero_grad(set_to_none=True)
             return counter.get_total_flops()
 
+        attack = flops(lambda: self.model(x.clone().requires_grad_(True)), weights=False)
+        train = flops(lambda: self.model(x))
         generator = torch.Generator().manual_seed(1)
-        plain = flops(None)
-        return statistics.mean(flops(self.space.sample(generator)) / plain for _ in range(subnets))
+
+        stem = flops(lambda: self.model.stem(x)) if hasattr(self.model, "stem") else 0  # shared with the full pass
+
+        def subnet_pass() -> int:
+            with use_subnet(self.model, self.space.sample(generator)) as net:
+                return flops(lambda: net(x)) - stem
+
+        extra = statistics.mean(subnet_pass() for _ in range(subnets))
+        base = attack_steps * attack + train
+        return (base + extra) / base
 
     def flop_fraction(self, subnets: int) -> float:
         """Mean forward FLOPs a subnet pass adds in an EWS step, over the full network's.
@@ -208,7 +227,7 @@ def adversarial_section(args: argparse.Namespace) -> dict[str, float]:
         "at_ews": lambda: bench.step(at, bench.space.sample(bench.generator)),
     }, device=bench.device, warmup=args.warmup, steps=args.adv_steps)
     ratio = ms["at_ews"] / ms["at"]
-    floor = bench.step_flop_floor(at, args.flop_subnets)
+    floor = bench.adversarial_flop_floor(at.attack.steps, args.flop_subnets)
     print(f"{args.adv_model}, batch {args.adv_batch}, PGD-10: AT {ms['at']:.0f} ms, AT+EWS {ms['at_ews']:.0f} ms "
           f"-> AT+EWS / AT {ratio:.3f} (FLOP floor {floor:.3f}: attack, forward and backward counted)")
     return {"at_ms": round(ms["at"], 1), "at_ews_ms": round(ms["at_ews"], 1), "at_ews_over_at": round(ratio, 3),
