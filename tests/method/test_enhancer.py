@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ews
+from ews.config import Config
 from ews.errors import CheckpointError, ConfigError, UserError
 from ews.method import SearchTiming
 from ews.objectives import ews_loss
@@ -155,8 +156,9 @@ def test_search_timing_is_the_papers_rule() -> None:
 def test_kl_reduction_mean_is_the_authors_scale_lambda_over_classes() -> None:
     model = tiny_model("resnet20")  # 5 classes
     x, y = _data()[0]
-    true_kl = ews.EWS(model, seed=2).loss(x, y)
-    authors = ews.EWS(model, seed=2, kl_reduction="mean").loss(x, y)
+    true_kl = ews.EWS(model, seed=2, kl_reduction="batchmean").loss(x, y)
+    authors = ews.EWS(model, seed=2).loss(x, y)  # the default scale is the authors'
+    assert ews.EWS(model).objective.kl_reduction == "mean" == Config().ews.kl_reduction
     torch.testing.assert_close(authors.subnet, true_kl.subnet / 5)
     torch.testing.assert_close(authors.total, true_kl.base + true_kl.subnet / 5)
 

@@ -33,7 +33,7 @@ def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
 
 def test_at_loss_is_ce_on_x_adv_plus_lambda_times_the_subnet_kl(case) -> None:
     model, _, x_adv, y, subnet = case
-    losses = at_loss(model, x_adv, y, subnet=subnet, lam=0.5, label_smoothing=0.1)
+    losses = at_loss(model, x_adv, y, subnet=subnet, lam=0.5, kl_reduction="batchmean", label_smoothing=0.1)
     logits = model(x_adv)
     with use_subnet(model, subnet):
         sub = model(x_adv)
@@ -45,7 +45,7 @@ def test_at_loss_is_ce_on_x_adv_plus_lambda_times_the_subnet_kl(case) -> None:
 
 def test_trades_loss_is_eq4_with_kl_and_the_clean_term(case) -> None:
     model, x, x_adv, y, subnet = case
-    losses = trades_loss(model, x, x_adv, y, subnet=subnet, lam=0.7)
+    losses = trades_loss(model, x, x_adv, y, subnet=subnet, lam=0.7, kl_reduction="batchmean")
     clean, adv = model(x), model(x_adv)
     with use_subnet(model, subnet):
         sub_clean, sub_adv = model(x), model(x_adv)

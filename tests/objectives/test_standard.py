@@ -11,12 +11,13 @@ from ews.subnets import SubnetSpace
 from ..conftest import tiny_model
 
 
-def test_subnet_kl_is_the_batch_mean_of_kl_full_to_subnet() -> None:
+def test_subnet_kl_is_the_batch_mean_of_kl_full_to_subnet_and_by_default_also_over_classes() -> None:
     full = torch.randn(5, 4)
     sub = torch.randn(5, 4)
     p, q = full.softmax(1), sub.softmax(1)
     expected = (p * (p.log() - q.log())).sum(1).mean()
-    torch.testing.assert_close(subnet_kl(sub, full), expected)
+    torch.testing.assert_close(subnet_kl(sub, full, reduction="batchmean"), expected)
+    torch.testing.assert_close(subnet_kl(sub, full), expected / 4)  # nn.KLDivLoss()'s mean: the authors' scale
     assert subnet_kl(full, full).abs() < 1e-6
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError, UserError
-from ..objectives import KL_REDUCTIONS, SUBNET_LOSSES, Objective, StepLosses, subnet_term
+from ..objectives import DEFAULT_KL_REDUCTION, KL_REDUCTIONS, SUBNET_LOSSES, Objective, StepLosses, subnet_term
 from ..runtime import distributed
 from ..search import STRATEGIES, ControllerSettings, SearchStats, SubnetSampler, controller_settings, make_sampler
 from ..search.gap import RandomBaseline
@@ -60,7 +60,7 @@ class EWS:
         channels: str | None = None,
         lam: float = 1.0,
         subnet_loss: str = "kl",
-        kl_reduction: str = "batchmean",
+        kl_reduction: str = DEFAULT_KL_REDUCTION,
         strategy: str = "controller",
         K: int = 10,
         schedule: str = "epochs",

@@ -6,9 +6,10 @@ inputs and the subnet to enhance (None: the plain base loss) and returns `StepLo
 
 from .augmix import augmix_loss, jsd_consistency
 from .build import Objective, build_objective
-from .standard import KL_REDUCTIONS, SUBNET_LOSSES, StepLosses, ews_loss, subnet_kl, subnet_term
+from .standard import DEFAULT_KL_REDUCTION, KL_REDUCTIONS, SUBNET_LOSSES, StepLosses, ews_loss, subnet_kl, subnet_term
 
 __all__ = [
+    "DEFAULT_KL_REDUCTION",
     "KL_REDUCTIONS",
     "SUBNET_LOSSES",
     "Objective",

@@ -17,14 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..subnets import SharedStem, Subnet, use_subnet
-from .standard import StepLosses, ews_loss, subnet_term
+from .standard import DEFAULT_KL_REDUCTION, StepLosses, ews_loss, subnet_term
 
 TRADES_GAMMA = 1 / 6  # gamma of Eq. 4 for TRADES: its beta = 6 moved onto the clean term
 
 
 def at_loss(
     model: nn.Module, x_adv: Tensor, y: Tensor, *, subnet: Subnet | None, lam: float, subnet_loss: str = "kl",
-    kl_reduction: str = "batchmean", label_smoothing: float = 0.0,
+    kl_reduction: str = DEFAULT_KL_REDUCTION, label_smoothing: float = 0.0,
 ) -> StepLosses:
     """Madry et al.'s AT with EWS: the standard objective evaluated on the adversarial images x'."""
     return ews_loss(model, x_adv, y, subnet=subnet, lam=lam, subnet_loss=subnet_loss, kl_reduction=kl_reduction,
@@ -39,7 +39,7 @@ def trades_kl(logits_adv: Tensor, logits_clean: Tensor) -> Tensor:
 
 def trades_loss(
     model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, *, subnet: Subnet | None, lam: float,
-    gamma: float = TRADES_GAMMA, subnet_loss: str = "kl", kl_reduction: str = "batchmean",
+    gamma: float = TRADES_GAMMA, subnet_loss: str = "kl", kl_reduction: str = DEFAULT_KL_REDUCTION,
     label_smoothing: float = 0.0,
 ) -> StepLosses:
     """Eq. 4 with phi = TRADES' KL: `[KL + lam L_sub(x')] + gamma [CE(x) + lam L_sub(x)]`.

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..subnets import SharedStem, Subnet, use_subnet
-from .standard import StepLosses, subnet_term
+from .standard import DEFAULT_KL_REDUCTION, StepLosses, subnet_term
 
 VIEWS = 3  # clean, AugMix draw 1, AugMix draw 2
 
@@ -35,7 +35,7 @@ def augmix_loss(
     subnet: Subnet | None,
     lam: float,
     subnet_loss: str = "kl",
-    kl_reduction: str = "batchmean",
+    kl_reduction: str = DEFAULT_KL_REDUCTION,
     jsd_weight: float,
 ) -> StepLosses:
     """`CE(M(x_clean), y) + jsd_weight * JS + lam * L_sub`, on views (B, 3, C, H, W) in [0, 1].

@@ -17,7 +17,7 @@ from ..attacks import EVAL_STEPS, PGDSettings, pgd
 from ..subnets import Subnet
 from .adversarial import TRADES_GAMMA, at_loss, trades_loss
 from .augmix import augmix_loss
-from .standard import StepLosses, ews_loss
+from .standard import DEFAULT_KL_REDUCTION, StepLosses, ews_loss
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Objective:
     mode: str
     lam: float = 1.0
     subnet_loss: str = "kl"
-    kl_reduction: str = "batchmean"  # lambda's scale: batchmean (the true KL) | mean (also / classes: authors' code)
+    kl_reduction: str = DEFAULT_KL_REDUCTION  # lambda's scale: batchmean (the true KL) | mean (also / classes: authors' code)
     label_smoothing: float = 0.0
     jsd_weight: float = 12.0
     attack: PGDSettings = PGDSettings()
