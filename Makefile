@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ews demo
 
 test: $(STAMP) browser fashion-mnist
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 
 # Headless Chromium for the test that opens an HTML report; installed from Debian's packages when
 # apt-get is usable as root, otherwise that test is skipped (never a reason for make to fail).

@@ -57,7 +57,7 @@ def main() -> None:
             optimizer.zero_grad()
             losses.total.backward()
             optimizer.step()
-        enhancer.on_epoch_end(epoch, search_data)
+        enhancer.on_epoch_end(epoch, search_data, epochs=args.epochs)  # none after the last epoch
         print(f"epoch {epoch + 1}: loss {float(losses.base):.3f}, subnet term {float(losses.subnet):.3f}")
     model.eval()
     with torch.no_grad():

@@ -211,6 +211,7 @@ BAD_OVERRIDES = [
     (["ews.reading=paper"], "ews.reading"),
     (["data.train_limit=0"], "data.train_limit"),
     (["search.strategy=greedy"], "search.strategy"),
+    (["search.strategy=l1", "search.before_training=false"], "search strategy 'l1' under the 'epochs' schedule"),
     (["train.device=tpu"], "train.device"),
     (["train.device=cuda:x"], "train.device"),
     (["train.device=cuda:"], "train.device"),
@@ -368,3 +369,9 @@ def test_fuzzed_overrides_give_a_config_or_a_config_error(overrides: list[str]) 
     assert config.ews.K >= 1 and config.train.epochs >= 1
     text = dump_config(config)
     assert dump_config(from_dict(yaml.safe_load(text))) == text
+
+
+def test_l1_without_a_first_search_is_valid_where_step_0_searches() -> None:
+    """The config and `ews.EWS` share one rule: the iteration schedule searches at step 0."""
+    config = load_config(overrides=["search.strategy=l1", "search.before_training=false", "search.schedule=iterations"])
+    assert config.search.strategy == "l1" and not config.search.before_training

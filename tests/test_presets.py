@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from ews.config import load_config, read_yaml
+from ews.objectives.standard import subnet_kl
 from ews.runs.run_dir import RunDir
 from ews.training.trainer import Trainer
 
@@ -17,7 +19,9 @@ from .data.fake_imagefolder import write_imagefolder
 PRESETS = sorted((Path(__file__).parents[1] / "configs" / "paper").glob("*.yaml"))
 # What every paper row is checked for: the model, method and mode its file name claims.
 TABLE4_ROWS = {"at", "at_ews", "at_awp", "at_awp_ews", "trades", "trades_ews", "trades_awp", "trades_awp_ews"}
-TABLE2_AUGMENTATIONS = ("standard", "autoaugment", "augmix", "deepaugment")
+# Tables 2/3's rows: every augmentation has vanilla and EWS; standard augmentation also has dropout.
+TABLE2_ROWS = {"standard": ("vanilla", "dropout", "ews"), "autoaugment": ("vanilla", "ews"),
+               "augmix": ("vanilla", "ews"), "deepaugment": ("vanilla", "ews")}
 
 
 def test_every_paper_row_has_a_preset() -> None:
@@ -26,7 +30,7 @@ def test_every_paper_row_has_a_preset() -> None:
         assert {f"table4_{model}_{row}" for row in TABLE4_ROWS} <= names
     for aug in ("standard", "autoaugment", "augmix"):
         assert {f"table1_resnet50_{aug}_{m}" for m in ("vanilla", "dropout", "ews")} <= names
-    assert {f"table2_resnet50_{aug}_{m}" for aug in TABLE2_AUGMENTATIONS for m in ("vanilla", "ews")} <= names
+    assert {f"table2_resnet50_{aug}_{m}" for aug, methods in TABLE2_ROWS.items() for m in methods} <= names
     assert {"table5_resnet50_random", "table5_resnet50_l1", "tableA_resnet50_ce"} <= names
 
 
@@ -41,13 +45,16 @@ def test_preset_says_what_its_name_says(preset: Path) -> None:
         assert config.train.awp == ("awp" in parts)
         assert (config.train.epochs, config.train.batch_size, config.train.milestones) == (200, 128, [100, 150])
         assert config.adversarial.val_images > 0  # early stopping
+        if is_ews:  # the paper's lambda 1 on the mean scale: the authors' scripts' 0.1 on the true KL, on 10 classes
+            assert (config.ews.lam, config.ews.kl_reduction) == (1.0, "mean")
     elif table == "table2":
         assert (config.model.name, config.data.name, config.train.epochs, config.train.warmup_epochs) == (
             "tv_resnet50", "imagefolder", 180, 5)
-        assert config.train.label_smoothing == 0 and (config.ews.lam == 0.7 or config.method == "vanilla")
+        assert config.train.label_smoothing == 0 and (config.ews.lam == 0.7 or config.method != "ews")
         aug = parts[2]
         assert bool(config.data.extra_train_roots) == (aug == "deepaugment")
         assert config.data.augment == ("standard" if aug == "deepaugment" else aug)
+        assert parts[3] in TABLE2_ROWS[aug]
     else:
         assert config.model.name == "resnet50" and config.train.epochs == 400
         if table == "table1":
@@ -56,6 +63,24 @@ def test_preset_says_what_its_name_says(preset: Path) -> None:
             assert config.data.augment == "standard"
             assert config.search.strategy == {"random": "random", "l1": "l1"}.get(parts[-1], "controller")
             assert config.ews.subnet_loss == ("ce" if table == "tableA" else "kl")
+
+
+def test_table4_lambda_is_the_authors_scripts_term() -> None:
+    """Each Table 4 EWS preset's term is the adversarial scripts' lambda 0.1 on the batch-mean KL (10 classes)."""
+    subnet, full = torch.randn(2, 128, 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    scripts = 0.1 * subnet_kl(subnet, full, reduction="batchmean")
+    presets = [p for p in PRESETS if p.stem.startswith("table4_") and p.stem.endswith("_ews")]
+    assert len(presets) == 12
+    for preset in presets:
+        ews_config = load_config(preset).ews
+        ours = ews_config.lam * subnet_kl(subnet, full, reduction=ews_config.kl_reduction)
+        torch.testing.assert_close(ours, scripts, rtol=1e-12, atol=0, msg=preset.stem)
+
+
+def test_augmix_presets_leave_out_the_colour_ops() -> None:
+    """AugMix's reference setting (`--all-ops` off): brightness, contrast, color and sharpness overlap with -C."""
+    augmix = [p for p in PRESETS if "augmix" in p.stem]
+    assert len(augmix) == 5 and not any(load_config(p).data.augmix.all_ops for p in augmix)
 
 
 @pytest.fixture(scope="module")

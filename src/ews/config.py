@@ -25,6 +25,7 @@ from .data import DATASET_NAMES
 from .data.augment import AUGMENTATIONS, AUTOAUGMENT_POLICIES, AugMixConfig
 from .errors import ConfigError
 from .method import SCHEDULES as SEARCH_SCHEDULES
+from .method import check_first_search
 from .models import list_models
 from .objectives import DEFAULT_KL_REDUCTION, KL_REDUCTIONS, SUBNET_LOSSES
 from .search import BASELINES, STRATEGIES
@@ -437,8 +438,9 @@ def _check_adversarial(config: Config) -> None:
 
 def _check_combinations(config: Config) -> None:
     """Settings that are valid alone but not together."""
-    if config.search.strategy == "l1" and not config.search.before_training and config.method == "ews":
-        raise ConfigError("search.strategy l1 needs search.before_training: true (it has no subnet before a search)")
+    if config.method == "ews":
+        s = config.search
+        check_first_search(strategy=s.strategy, schedule=s.schedule, before_training=s.before_training)
     if config.data.val_images and config.adversarial.val_images not in (0, config.data.val_images):
         raise ConfigError(
             f"adversarial.val_images ({config.adversarial.val_images}) must be 0 or equal data.val_images "

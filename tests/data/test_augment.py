@@ -135,11 +135,22 @@ def test_auto_policy_is_imagenet_for_image_folders_and_cifar10_otherwise() -> No
 
 
 def test_augmix_takes_its_settings_from_the_config() -> None:
-    config = AugMixConfig(severity=2, width=4, depth=2, alpha=0.5, all_ops=False, jsd=False)
+    config = AugMixConfig(severity=2, width=4, depth=2, alpha=0.5, all_ops=True, jsd=False)
     mix = _policy_of(train_transform(CIFAR_LIKE, "augmix", augmix=config), v2.AugMix)
-    assert (mix.severity, mix.mixture_width, mix.chain_depth, mix.alpha, mix.all_ops) == (2, 4, 2, 0.5, False)
+    assert (mix.severity, mix.mixture_width, mix.chain_depth, mix.alpha, mix.all_ops) == (2, 4, 2, 0.5, True)
     default = _policy_of(train_transform(CIFAR_LIKE, "augmix"), v2.AugMix)
     assert (default.severity, default.mixture_width) == (AugMixConfig.severity, AugMixConfig.width)
+
+
+def test_augmix_leaves_out_the_colour_ops_the_corruptions_measure_by_default() -> None:
+    """AugMix's reference code trains without brightness, contrast, color and sharpness (they overlap with -C)."""
+    default = _policy_of(train_transform(CIFAR_LIKE, "augmix"), v2.AugMix)
+    assert not AugMixConfig().all_ops and not default.all_ops
+    every = _policy_of(train_transform(CIFAR_LIKE, "augmix", augmix=AugMixConfig(all_ops=True)), v2.AugMix)
+    assert every.all_ops
+    # what the flag means in torchvision: its partial space is the full one without these four
+    colour = {"Brightness", "Contrast", "Color", "Sharpness"}
+    assert set(v2.AugMix._AUGMENTATION_SPACE) - set(v2.AugMix._PARTIAL_AUGMENTATION_SPACE) == colour
 
 
 def test_augmix_jsd_views_are_the_crop_and_two_independent_draws() -> None:

@@ -14,7 +14,7 @@ import ews
 from ews.config import Config
 from ews.errors import CheckpointError, ConfigError, UserError
 from ews.method import SearchTiming
-from ews.objectives import ews_loss
+from ews.objectives import Objective, ews_loss
 
 from ..conftest import tiny_model
 
@@ -32,6 +32,14 @@ def _train(enhancer: ews.EWS, optimizer: torch.optim.Optimizer, batches, epochs:
             enhancer.loss(x, y).total.backward()
             optimizer.step()
         enhancer.on_epoch_end(epoch, search)
+
+
+def _record_search_images(enhancer: ews.EWS) -> list[torch.Tensor]:
+    """The images each controller step of `enhancer` scores subnets on, appended as they are scored."""
+    seen: list[torch.Tensor] = []
+    update = enhancer.sampler.update
+    enhancer.sampler.update = lambda net, batches, **kw: update(net, (seen.append(x) or (x, y) for x, y in batches), **kw)
+    return seen
 
 
 def test_loss_is_cross_entropy_plus_lam_times_the_subnet_kl() -> None:
@@ -99,6 +107,18 @@ def test_state_dict_resumes_a_run_bit_exactly() -> None:
     assert resumed.state_dict()["sampler"]["steps"] == enhancer.state_dict()["sampler"]["steps"] == 10
 
 
+def test_a_state_saved_before_the_searched_epoch_was_kept_still_loads() -> None:
+    enhancer = ews.EWS(tiny_model("resnet20"), K=1)
+    enhancer.on_train_start(_data(8))
+    state = enhancer.state_dict()
+    assert state["searched_epoch"] == 1
+    restored = ews.EWS(tiny_model("resnet20"), K=1)
+    restored.load_state_dict({key: value for key, value in state.items() if key != "searched_epoch"})
+    assert restored.searched_epoch is None and restored.sampler.steps == 1  # unknown, not guessed
+    restored.load_state_dict(state)
+    assert restored.searched_epoch == 1
+
+
 def test_state_of_another_subnet_space_is_refused() -> None:
     state = ews.EWS(tiny_model("resnet20"), rho=0.5).state_dict()
     with pytest.raises(CheckpointError, match="made for subnet space"):
@@ -108,18 +128,44 @@ def test_state_of_another_subnet_space_is_refused() -> None:
 
 
 def test_adversarial_objective_scores_the_search_on_pgd_images() -> None:
-    from ews.objectives import Objective
-
     model = tiny_model("resnet20")
     enhancer = ews.EWS(model, objective=Objective("at"), K=1)
-    seen = []
-    update = enhancer.sampler.update
-    enhancer.sampler.update = lambda net, batches, **kw: update(net, (seen.append(x) or (x, y) for x, y in batches), **kw)
+    seen = _record_search_images(enhancer)
     clean = _data(8)
     enhancer.on_train_start(clean)
     assert not torch.equal(seen[0], clean[0][0])  # perturbed
     assert float((seen[0] - clean[0][0]).abs().max()) <= 8 / 255 + 1e-6
     assert torch.isfinite(enhancer.loss(*clean[0]).total)  # x' made by the objective's PGD when not given
+
+
+@pytest.mark.parametrize("search_adversarial", [True, False])
+def test_iteration_schedule_scores_pgd_images_only_when_searching_on_adversarial_ones(search_adversarial: bool) -> None:
+    """`adversarial.search_on_adversarial` holds under `schedule: iterations` as under `epochs` (Sec. 3.4.1)."""
+    enhancer = ews.EWS(tiny_model("resnet20"), objective=Objective("at"), schedule="iterations", every_iterations=1,
+                       search_adversarial=search_adversarial)
+    seen = _record_search_images(enhancer)
+    x, y = _data(8)[0]
+    assert enhancer.loss(x, y).search is not None
+    assert torch.equal(seen[0], x) is not search_adversarial
+
+
+def test_on_epoch_end_searches_nothing_after_the_last_epoch_when_told_how_many() -> None:
+    enhancer = ews.EWS(tiny_model("resnet20"), K=2)
+    search = _data(8)
+    assert enhancer.on_epoch_end(2, search, epochs=3) is None  # epoch 4 would be a K-th one, but the run has 3
+    assert enhancer.sampler.steps == 0
+    assert enhancer.on_epoch_end(0, search, epochs=3) is not None  # epoch 2 (counted from 1) is in the run
+    assert enhancer.on_epoch_end(2, search) is not None  # without epochs, as before: the next K-th epoch's round
+    with pytest.raises(UserError, match=r"^on_epoch_end: epoch counts from 0 and must be < epochs \(3\), got 3$"):
+        enhancer.on_epoch_end(3, search, epochs=3)
+    with pytest.raises(ConfigError, match="^epochs must be a whole number >= 1, got 0$"):
+        enhancer.on_epoch_end(0, search, epochs=0)
+
+
+def test_l1_without_a_search_before_training_is_allowed_under_the_iteration_schedule() -> None:
+    x, y = _data(8)[0]
+    enhancer = ews.EWS(tiny_model("resnet20"), strategy="l1", schedule="iterations", before_training=False)
+    assert enhancer.loss(x, y).search is not None  # step 0 searches before the first subnet is drawn
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -134,6 +180,9 @@ def test_adversarial_objective_scores_the_search_on_pgd_images() -> None:
     ({"passes": 0}, "passes must be a whole number >= 1"),
     ({"kl_reduction": "sum"}, "kl_reduction must be one of batchmean, mean, got 'sum'"),
     ({"reading": "paper"}, "unknown reading 'paper'; allowed: default, paper-text, authors"),
+    ({"strategy": "l1", "before_training": False},
+     r"search strategy 'l1' under the 'epochs' schedule needs before_training .*allowed: before_training true, "
+     r"schedule 'iterations', or another strategy"),
 ])
 def test_bad_settings_are_refused_in_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as error:
@@ -149,6 +198,7 @@ def test_a_model_without_residual_blocks_is_refused() -> None:
 def test_search_timing_is_the_papers_rule() -> None:
     timing = SearchTiming(K=3, before_training=False)
     assert [timing.before_epoch(e) for e in range(1, 7)] == [False, False, True, False, False, True]
+    assert timing.before_epoch(6, epochs=6) and not timing.before_epoch(6, epochs=5)  # none after the last epoch
     assert not timing.at_step(0)
     assert SearchTiming(schedule="iterations", every_iterations=4).at_step(8)
 

@@ -6,10 +6,13 @@ import pytest
 import timm
 import torch
 import torchvision
+from timm.layers import freeze_batch_norm_2d
+from timm.models.resnet import BasicBlock as TimmBasicBlock
 from timm.models.resnet import Bottleneck as TimmBottleneck
 from timm.models.resnet import ResNet as TimmResNet
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 import ews
 from ews.errors import ConfigError
@@ -17,6 +20,8 @@ from ews.models import from_timm, from_torchvision
 from ews.models.adopted import IMAGENET_MEAN, IMAGENET_STD
 from ews.subnets import SubnetSpace, use_subnet
 from ews.search import ControllerSampler
+
+from ..subnets.masking_oracle import assert_sliced_matches_oracle
 
 NORMALIZE = torchvision.transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
 
@@ -105,6 +110,40 @@ def test_unsupported_architectures_are_refused_in_one_line(net, message) -> None
     with pytest.raises(ConfigError, match=message) as error:
         adapt(net())
     assert "\n" not in str(error.value) and "supported:" in str(error.value)
+
+
+@pytest.mark.parametrize(("net", "adapt"), [
+    (lambda: torchvision.models.resnet18(num_classes=3, norm_layer=lambda c: nn.GroupNorm(2, c)), from_torchvision),
+    (lambda: timm.create_model("resnet50_gn", num_classes=3), from_timm),
+], ids=["torchvision", "timm-resnet50_gn"])
+def test_norms_a_subnet_cannot_slice_are_refused_in_one_line(net, adapt) -> None:
+    """A sliced GroupNorm would be batch-normalised in training and fail in eval: refused when adapting."""
+    with pytest.raises(ConfigError, match=r"layer1\.0 normalises with GroupNorm \(bn1\)") as error:
+        adapt(net())
+    assert "\n" not in str(error.value) and "supported: BatchNorm2d, FrozenBatchNorm2d" in str(error.value)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize(("net", "adapt"), [
+    (lambda: ResNet(BasicBlock, [1, 1, 1, 1], num_classes=7, norm_layer=FrozenBatchNorm2d), from_torchvision),
+    (lambda: freeze_batch_norm_2d(TimmResNet(TimmBasicBlock, [1, 1, 1, 1], num_classes=7)), from_timm),
+], ids=["torchvision", "timm"])
+def test_frozen_batch_norm_subnets_match_the_masking_oracle(net, adapt, mode: str) -> None:
+    """FrozenBatchNorm2d is a fixed affine map in both modes: a subnet slices its buffers, never uses batch stats."""
+    torch.manual_seed(0)
+    model = adapt(net()).double().train(mode == "train")
+    norms = [m for m in model.modules() if isinstance(m, FrozenBatchNorm2d)]
+    assert norms
+    for m in norms:  # non-trivial frozen statistics, so slicing each buffer is tested
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.uniform_(-0.5, 0.5)
+        m.running_mean.uniform_(-0.5, 0.5)
+        m.running_var.uniform_(0.5, 2.0)
+    space = SubnetSpace.from_model(model, rho=0.5, rho_paths=0.5, channels="all")
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 32, 32, generator=generator, dtype=torch.float64)
+    for _ in range(2):
+        assert_sliced_matches_oracle(model, x, space.sample(generator), tolerance=1e-9)
 
 
 def test_ews_on_a_model_without_residual_blocks_names_the_supported_families() -> None:

@@ -8,14 +8,14 @@ execution must match it in outputs and weight gradients.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import ContextManager, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ews.models import ResidualBlock
-from ews.subnets import BRANCH, SHORTCUT, BlockChoice, Subnet
+from ews.subnets import BRANCH, SHORTCUT, BlockChoice, Subnet, use_subnet
 
 
 def _masked_block_forward(block: ResidualBlock, x: Tensor, choice: BlockChoice) -> Tensor:
@@ -51,3 +51,24 @@ def masked_subnet(model: nn.Module, subnet: Subnet) -> Iterator[None]:
             del block.forward
         for m in norms:
             m.track_running_stats = True
+
+
+def _outputs_and_grads(model: nn.Module, x: Tensor, context: ContextManager) -> tuple[Tensor, dict[str, Tensor]]:
+    model.zero_grad()
+    with context:
+        out = model(x)
+    out.square().mean().backward()
+    # A parameter outside the subnet gets no gradient when sliced, a zero one when masked.
+    grads = {n: torch.zeros_like(p) if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
+    return out.detach(), grads
+
+
+def assert_sliced_matches_oracle(model: nn.Module, x: Tensor, subnet: Subnet, *, tolerance: float) -> None:
+    """`use_subnet` and the masking oracle agree in outputs and in every parameter's gradient."""
+    sliced, sliced_grads = _outputs_and_grads(model, x, use_subnet(model, subnet))
+    masked, masked_grads = _outputs_and_grads(model, x, masked_subnet(model, subnet))
+    torch.testing.assert_close(sliced, masked, rtol=tolerance, atol=tolerance * (float(masked.abs().max()) + 1))
+    for name, grad in sliced_grads.items():
+        # Deep nets with tiny batch-norm batches: compare on each gradient's own scale.
+        scale = float(masked_grads[name].abs().max()) + 1e-6
+        torch.testing.assert_close(grad, masked_grads[name], rtol=tolerance, atol=tolerance * scale, msg=name)

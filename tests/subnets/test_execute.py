@@ -11,17 +11,7 @@ from ews.subnets import READING_NAMES, SHORTCUT, SubnetSpace, use_subnet
 from ews.subnets.space import residual_blocks
 
 from ..conftest import tiny_model
-from .masking_oracle import masked_subnet
-
-
-def _outputs_and_grads(model, x, context):
-    model.zero_grad()
-    with context:
-        out = model(x)
-    out.square().mean().backward()
-    # A parameter outside the subnet gets no gradient when sliced, a zero one when masked.
-    grads = {n: torch.zeros_like(p) if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
-    return out.detach(), grads
+from .masking_oracle import assert_sliced_matches_oracle
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -43,14 +33,7 @@ def test_sliced_matches_masking_oracle(model_name: str, mode: str, reading: str,
     x = torch.rand(4, 3, 32, 32, generator=generator, dtype=dtype)
     tolerance = 1e-4 if dtype == torch.float32 else 1e-9
     for _ in range(2):
-        subnet = space.sample(generator)
-        sliced, sliced_grads = _outputs_and_grads(model, x, use_subnet(model, subnet))
-        masked, masked_grads = _outputs_and_grads(model, x, masked_subnet(model, subnet))
-        torch.testing.assert_close(sliced, masked, rtol=tolerance, atol=tolerance * (float(masked.abs().max()) + 1))
-        for name, grad in sliced_grads.items():
-            # Deep nets with tiny batch-norm batches: compare on each gradient's own scale.
-            scale = float(masked_grads[name].abs().max()) + 1e-6
-            torch.testing.assert_close(grad, masked_grads[name], rtol=tolerance, atol=tolerance * scale, msg=name)
+        assert_sliced_matches_oracle(model, x, space.sample(generator), tolerance=tolerance)
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
@@ -142,13 +125,7 @@ def test_thinned_block_outputs_match_the_oracle_over_many_subnets(model_name: st
     hooks = [block.register_forward_hook(lambda m, i, out: thinned.append(isinstance(out, Thinned)))
              for _, block in residual_blocks(model)]
     for _ in range(6):
-        subnet = space.sample(generator)
-        sliced, sliced_grads = _outputs_and_grads(model, x, use_subnet(model, subnet))
-        masked, masked_grads = _outputs_and_grads(model, x, masked_subnet(model, subnet))
-        torch.testing.assert_close(sliced, masked, rtol=1e-9, atol=1e-9 * (float(masked.abs().max()) + 1))
-        for name, grad in sliced_grads.items():
-            scale = float(masked_grads[name].abs().max()) + 1e-6
-            torch.testing.assert_close(grad, masked_grads[name], rtol=1e-9, atol=1e-9 * scale, msg=name)
+        assert_sliced_matches_oracle(model, x, space.sample(generator), tolerance=1e-9)
     for hook in hooks:
         hook.remove()
     assert any(thinned) == (rho_paths == 0.5)  # with both paths kept nothing is ever thinned

@@ -100,7 +100,7 @@ def run_sweep(config_path: str | Path | None, *, overrides: Sequence[str] = (), 
     reports = run_all([p.planned for p in points], train, jobs=jobs)
     rows = [{"text": point.text, "value": point.value, "run": str(point.run.root),
              "clean_error": report["clean_error"], "train_seconds": report["train_seconds"]}
-            for point, report in zip(points, reports)]
+            for point, report in zip(points, reports, strict=True)]
     result = {"param": param, "points": rows}
     atomic_write_text(out / "sweep.json", json.dumps(result, indent=2) + "\n")
     table = [f"| {param} | clean error (%) | train time (s) | run |", "|---|---|---|---|"]

@@ -51,7 +51,9 @@ class AugMixConfig:
     width: int = 3  # augmentation chains mixed per image
     depth: int = -1  # operations per chain; -1 draws 1..3
     alpha: float = 1.0  # Dirichlet / Beta mixing parameter
-    all_ops: bool = True  # include the colour ops that overlap with the -C corruptions' families
+    # also brightness, contrast, color and sharpness; off as in AugMix's reference code, because they overlap
+    # with the -C corruptions being measured (torchvision's own default is on)
+    all_ops: bool = False
     jsd: bool = True  # train on (clean, augmix, augmix) views with the JSD consistency loss
     jsd_weight: float = 12.0  # weight of the JSD term (AugMix's)
 

@@ -2,8 +2,9 @@
 
 Like Lightning's `StochasticWeightAveraging`, the feature is one callback: it builds
 `ews.EWS` on the module's network at `setup`, runs the weak-subnet searches on Lightning's
-epoch events, and saves the controller with every checkpoint (`state_dict`), so a run
-resumed with `ckpt_path=` continues the search exactly. The module's `training_step`
+epoch events (or at an epoch's first batch, when a resumed run enters it without its start
+event), and saves the controller with every checkpoint (`state_dict`), so a run resumed
+with `ckpt_path=` continues the search exactly. The module's `training_step`
 adds the subnet term through `self.ews`:
 
     def training_step(self, batch, batch_idx):
@@ -71,6 +72,22 @@ class EWSCallback(pl.Callback):
         the last epoch, and a run resumed with a larger `max_epochs` searches exactly where
         an uninterrupted one would.
         """
+        self._search_when_due(trainer, pl_module)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        """Run the epoch's due search before its first batch if `on_train_epoch_start` did not.
+
+        Resumed from a checkpoint saved on an epoch's last batch (`ModelCheckpoint(every_n_train_steps=...)`),
+        Lightning enters the next epoch without calling `on_train_epoch_start`. EWS's state
+        records the last searched epoch; a state from before it did (None) cannot tell, and
+        is left as it was.
+        """
+        searched = self.ews.searched_epoch
+        if searched is not None and searched < trainer.current_epoch + 1:
+            self._search_when_due(trainer, pl_module)
+
+    def _search_when_due(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1  # counted from 1, as Algorithm 1 and `EWS.due` count
         if not self.ews.due(epoch):
             return

@@ -22,7 +22,7 @@ from ..runtime import distributed
 from ..search import STRATEGIES, ControllerSettings, SearchStats, SubnetSampler, controller_settings, make_sampler
 from ..search.gap import RandomBaseline
 from ..subnets import DEFAULT_READING, SubnetSpace, check_rho, unwrap, use_subnet
-from .timing import SearchTiming
+from .timing import SearchTiming, check_count, check_first_search
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -74,7 +74,7 @@ class EWS:
         seed: int = 0,
     ) -> None:
         _check_settings(rho=rho, lam=lam, subnet_loss=subnet_loss, kl_reduction=kl_reduction, strategy=strategy,
-                        passes=passes)
+                        passes=passes, schedule=schedule, before_training=before_training)
         self.model = model
         self.space = SubnetSpace.from_model(unwrap(model), rho=rho, reading=reading, rho_paths=rho_paths,
                                             rho_channels=rho_channels, channels=channels)
@@ -87,6 +87,9 @@ class EWS:
         self.search_adversarial = search_adversarial
         self.generator = torch.Generator().manual_seed(seed + 1)  # draws each step's subnet
         self.iteration = 0  # training steps taken through `loss` / `enhance` (the iteration schedule counts them)
+        # The epoch (from 1) whose round `before_epoch` ran last; 0 before any, None when restored from a state
+        # that did not record it. Lets a loop resumed mid-run tell whether the current epoch's round has run.
+        self.searched_epoch: int | None = 0
         self.measure_gap, self.seed = measure_gap, seed  # measure_gap: score random subnets beside each round's
 
     @classmethod
@@ -144,35 +147,50 @@ class EWS:
         step, self.iteration = self.iteration, self.iteration + 1
         if not (self.searches and self.timing.at_step(step)):
             return None
-        return self.sampler.update(unwrap(self.model), [(self.objective.search_images(x, x_adv), y)])
+        images = self.objective.search_images(x, x_adv if self.search_adversarial else None)
+        return self.sampler.update(unwrap(self.model), [(images, y)])
 
     # --- search rounds -----------------------------------------------------------------------------------
-    def due(self, epoch: int) -> bool:
-        """A search round is due before `epoch` (counted from 1): Algorithm 1's every K-th epoch."""
-        return self.searches and self.timing.before_epoch(epoch)
+    def due(self, epoch: int, *, epochs: int | None = None) -> bool:
+        """A search round is due before `epoch` (counted from 1): Algorithm 1's every K-th epoch.
+
+        With the run's length `epochs` (T), none is due past the last epoch.
+        """
+        return self.searches and self.timing.before_epoch(epoch, epochs=epochs)
 
     def on_train_start(self, search_data: Batches | None = None, *,
                        batch_on_every_rank: bool = False) -> SearchStats | None:
         """Search before the first epoch when due (`before_training`), so training starts from a searched policy."""
         return self.before_epoch(1, search_data, batch_on_every_rank=batch_on_every_rank)
 
-    def on_epoch_end(self, epoch: int, search_data: Batches | None = None, *,
+    def on_epoch_end(self, epoch: int, search_data: Batches | None = None, *, epochs: int | None = None,
                      batch_on_every_rank: bool = False) -> SearchStats | None:
-        """After epoch `epoch` (counted from 0, like `range(epochs)` and Lightning): search when the next one is due."""
-        return self.before_epoch(epoch + 2, search_data, batch_on_every_rank=batch_on_every_rank)
+        """After epoch `epoch` (counted from 0, like `range(epochs)` and Lightning): search when the next one is due.
 
-    def before_epoch(self, epoch: int, search_data: Batches | None, *,
+        Pass the run's length `epochs` and no round runs after the last epoch, where nothing
+        would train on its subnets. It is an argument of this call, not a setting of `EWS`,
+        because only the end-of-epoch hook needs it and a resumed run may train longer.
+        """
+        if epochs is not None:
+            check_count("epochs", epochs)
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < epochs:
+                raise UserError(f"on_epoch_end: epoch counts from 0 and must be < epochs ({epochs}), got {epoch!r}")
+        return self.before_epoch(epoch + 2, search_data, epochs=epochs, batch_on_every_rank=batch_on_every_rank)
+
+    def before_epoch(self, epoch: int, search_data: Batches | None, *, epochs: int | None = None,
                      batch_on_every_rank: bool = False) -> SearchStats | None:
         """Run the search round due before `epoch` (counted from 1), if any; None when none is due.
 
-        `search_data` may be None when no search is due; see `search` for the rest.
+        `search_data` may be None when no search is due; `epochs` as in `due`; see `search` for the rest.
         """
-        if not self.due(epoch):
+        if not self.due(epoch, epochs=epochs):
             return None
         if search_data is None:
             raise UserError(f"a weak-subnet search is due before epoch {epoch} but no search_data was given; pass a "
                             "DataLoader over D_s (about 10% of the training images, unaugmented)")
-        return self.search(search_data, batch_on_every_rank=batch_on_every_rank)
+        stats = self.search(search_data, batch_on_every_rank=batch_on_every_rank)
+        self.searched_epoch = epoch
+        return stats
 
     def search(self, search_data: Batches, *, batch_on_every_rank: bool = False) -> SearchStats:
         """One search round: `passes` passes over `search_data`, one controller step per batch.
@@ -207,15 +225,20 @@ class EWS:
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Sampler (controller, its Adam state, baseline, generator), the subnet generator and the step count.
+        """Sampler (controller, its Adam state, baseline, generator), the subnet generator, the step count and
+        the last searched epoch.
 
         Tensors and plain data only: it loads with `torch.load(..., weights_only=True)`.
         """
         return {"space": self._space_key(), "sampler": self.sampler.state_dict(),
-                "generator": self.generator.get_state(), "iteration": self.iteration}
+                "generator": self.generator.get_state(), "iteration": self.iteration,
+                "searched_epoch": self.searched_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue exactly where `state_dict` was taken; state of another subnet space is refused."""
+        """Continue exactly where `state_dict` was taken; state of another subnet space is refused.
+
+        States saved before `searched_epoch` was kept still load; it is then unknown (None).
+        """
         missing = {"space", "sampler", "generator", "iteration"} - set(state)
         if missing:
             raise CheckpointError(f"EWS state lacks {', '.join(sorted(missing))}: it was not made by EWS.state_dict")
@@ -225,6 +248,7 @@ class EWS:
         self.sampler.load_state_dict(state["sampler"])
         self.generator.set_state(state["generator"])
         self.iteration = int(state["iteration"])
+        self.searched_epoch = state.get("searched_epoch")
 
     def _space_key(self) -> str:
         return f"{type(self.sampler).__name__} over {self.space!r}"
@@ -239,7 +263,7 @@ def _with_term(objective: Objective, *, lam: float, subnet_loss: str, kl_reducti
 
 
 def _check_settings(*, rho: float, lam: float, subnet_loss: str, kl_reduction: str, strategy: str,
-                    passes: int) -> None:
+                    passes: int, schedule: str, before_training: bool) -> None:
     """One-line errors for bad settings, before anything is built."""
     check_rho("rho", rho)
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
@@ -250,5 +274,5 @@ def _check_settings(*, rho: float, lam: float, subnet_loss: str, kl_reduction: s
         raise ConfigError(f"kl_reduction must be one of {', '.join(KL_REDUCTIONS)}, got {kl_reduction!r}")
     if strategy not in STRATEGIES:
         raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
-        raise ConfigError(f"passes must be a whole number >= 1, got {passes!r}")
+    check_count("passes", passes)
+    check_first_search(strategy=strategy, schedule=schedule, before_training=before_training)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .layers import BranchLayout, Normalize, ResidualBlock
+from .layers import SLICEABLE_NORMS, BranchLayout, Normalize, ResidualBlock
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -71,7 +71,8 @@ def adopt_stages(net: nn.Module, adopt: type, *, family: str, supported: str) ->
     """Replace, in place, every residual block of `net`'s four stages with `adopt(block)`'s result.
 
     `adopt` returns None for a module that is not a block of this family; a net without
-    ResNet stages, or with a block of another kind, is refused in one line naming what is supported.
+    ResNet stages, or with a block of another kind or with branch norms a subnet cannot
+    slice, is refused in one line naming what is supported.
     """
     stages = [getattr(net, f"layer{i}", None) for i in range(1, 5)]
     if not all(isinstance(stage, nn.Sequential) for stage in stages):
@@ -83,4 +84,18 @@ def adopt_stages(net: nn.Module, adopt: type, *, family: str, supported: str) ->
             if adopted is None:
                 raise ConfigError(f"layer{s}.{i} of {type(net).__name__} is a {type(block).__name__}, not a {family} "
                                   f"residual block; supported: {supported}")
+            _check_sliceable_norms(adopted, where=f"{family} block layer{s}.{i}")
             stage[i] = adopted
+
+
+def _check_sliceable_norms(block: ResidualBlock, *, where: str) -> None:
+    """Refuse a block whose branch norms a sliced subnet would compute wrongly (`SLICEABLE_NORMS`).
+
+    A sliced GroupNorm, say, would be batch-normalised in training and fail in eval: better
+    one line at adapter time than subnets that silently compute something else.
+    """
+    for name, norm in zip(block.layout.norms, block.branch_norms()):
+        if norm is not None and type(norm) not in SLICEABLE_NORMS:
+            allowed = ", ".join(cls.__name__ for cls in SLICEABLE_NORMS)
+            raise ConfigError(f"{where} normalises with {type(norm).__name__} ({name}), which ews subnets cannot "
+                              f"slice per channel; supported: {allowed}")

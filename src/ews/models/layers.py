@@ -15,6 +15,7 @@ from typing import NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 
 class Normalize(nn.Module):
@@ -238,16 +239,27 @@ def _grouped_weight(conv: nn.Conv2d, out_idx: Tensor | None, in_idx: Tensor) -> 
     return conv.weight[rows[:, None], local[rows // (conv.out_channels // groups)]]
 
 
+SLICEABLE_NORMS: tuple[type[nn.Module], ...] = (nn.BatchNorm2d, FrozenBatchNorm2d)
+"""The norm layers `sliced_batch_norm` computes exactly on a subset of channels.
+
+Exact classes, not subclasses: a subclass may change the computation (timm's BatchNormAct2d
+adds an activation), and norms that mix channels (GroupNorm, LayerNorm) cannot be sliced
+per channel at all.
+"""
+
+
 def sliced_batch_norm(norm: nn.Module, x: Tensor, idx: Tensor | None) -> Tensor:
     """BatchNorm on the kept channels `idx` only, never updating running statistics.
 
     In training mode a subnet normalises with its own batch statistics; the running
     statistics belong to the full network (evaluation uses them). In eval mode the
-    sliced running statistics are used.
+    sliced running statistics are used. torchvision's `FrozenBatchNorm2d` is a fixed
+    affine map in either mode, so it always uses its sliced frozen statistics.
     """
     if idx is None:
         return norm(x)  # whole width: `use_subnet` has switched off running-stat updates
-    batch_stats = norm.training or norm.running_mean is None
+    frozen = isinstance(norm, FrozenBatchNorm2d)
+    batch_stats = not frozen and (norm.training or norm.running_mean is None)
     mean = None if batch_stats else norm.running_mean.index_select(0, idx)
     var = None if batch_stats else norm.running_var.index_select(0, idx)
     weight = None if norm.weight is None else norm.weight.index_select(0, idx)

@@ -3,8 +3,9 @@
 `from_timm` adopts each timm `BasicBlock`/`Bottleneck` whose branch is the plain
 conv-norm-ReLU chain (resnet*, the 'd'/'c'/'s'/'t' stems and shortcuts, wide_resnet*,
 resnext*): state-dict keys and outputs stay timm's. Blocks with squeeze-excitation,
-anti-aliasing, DropBlock, drop-path or other activations change what a subnet would be,
-so they are refused in one line rather than silently mis-sliced.
+anti-aliasing, DropBlock, drop-path, other activations or norms other than BatchNorm2d /
+FrozenBatchNorm2d (resnet50_gn's GroupNorm) change what a subnet would be, so they are
+refused in one line rather than silently mis-sliced.
 """
 
 from __future__ import annotations

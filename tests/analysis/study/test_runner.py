@@ -1,4 +1,4 @@
-"""The run engine of sweeps and studies: bad --jobs refused, orphaned workers stop."""
+"""The run engine of sweeps and studies: results paired with their runs, bad --jobs refused, orphaned workers stop."""
 
 from __future__ import annotations
 
@@ -6,17 +6,33 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ews.analysis.study import runner
+from ews.config import Config
 from ews.errors import ConfigError
+from ews.runs.run_dir import RunDir
 
 
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
 def test_bad_jobs_are_refused(jobs) -> None:
     with pytest.raises(ConfigError, match="--jobs must be an integer >= 1"):
         runner.check_jobs(jobs)
+
+
+def _nothing_for_a(item: runner.PlannedRun) -> dict[str, Any] | None:
+    """A work (module-level, so spawned workers can unpickle it) with no result for run `a`."""
+    return None if item.name == "a" else {"name": item.name}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_result_stays_at_its_runs_position(tmp_path: Path, jobs: int) -> None:
+    """Sweeps and studies zip results with their runs: a missing result must not shift the others."""
+    items = [runner.PlannedRun(name, Config(), RunDir(tmp_path / name)) for name in "abc"]
+    assert runner.run_all(items, _nothing_for_a, jobs=jobs) == [None, {"name": "b"}, {"name": "c"}]
 
 
 def _gone(pid: int) -> bool:

@@ -104,7 +104,7 @@ def run_study(config_path: str | Path | None, spec: StudySpec, *, overrides: Seq
                              corruption_sets=corruption_sets)
     scored = run_all(items, work, jobs=jobs)
     runs: dict[str, dict[int, dict[str, Any]]] = {variant: {} for variant in spec.variants}
-    for item, result in zip(items, scored):
+    for item, result in zip(items, scored, strict=True):
         runs[item.name.split("/")[0]][item.config.seed] = result
     results = study_results(spec, runs, wall_seconds=time.perf_counter() - start)
     atomic_write_text(out / STUDY_JSON, json.dumps(results, indent=2) + "\n")

@@ -97,7 +97,11 @@ def watch_parent(parent: int, interval: float = 1.0) -> None:
 
 
 def run_all(items: Sequence[PlannedRun], work: Work = train, *, jobs: int = 1) -> list[dict[str, Any]]:
-    """`work(item)` for every item, in order of `items`; in `jobs` worker processes when jobs > 1."""
+    """`work(item)` for every item, in order of `items`; in `jobs` worker processes when jobs > 1.
+
+    Exactly one result per item, at the item's position, whatever order the workers finish
+    in: callers zip the results with their runs.
+    """
     check_jobs(jobs)
     for item in items:
         item.check_folder()
@@ -106,7 +110,7 @@ def run_all(items: Sequence[PlannedRun], work: Work = train, *, jobs: int = 1) -
     context = multiprocessing.get_context("spawn")
     threads = max(1, _cpu_cores() // jobs)
     counter = context.Value("i", 0)
-    results: list[dict[str, Any] | None] = [None] * len(items)
+    results: dict[int, dict[str, Any]] = {}  # by position in `items`
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(threads, counter)) as pool:
         futures = {pool.submit(work, item): i for i, item in enumerate(items)}
         try:
@@ -116,4 +120,4 @@ def run_all(items: Sequence[PlannedRun], work: Work = train, *, jobs: int = 1) -
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    return [r for r in results if r is not None]
+    return [results[i] for i in range(len(items))]
