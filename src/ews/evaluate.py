@@ -26,7 +26,7 @@ from .config import Config, load_config
 from .corruptions import names
 from .corruptions.cifar_c import read_cifar_c
 from .data import DatasetInfo, load
-from .data.splits import evaluation_split
+from .data.splits import evaluation_split, stratified_subset
 from .data.subsets import take_images
 from .errors import CheckpointError, ConfigError, DataError
 from .models.external import Normalized, build_external, parse_normalization
@@ -147,7 +147,7 @@ def generated_c_set(
 
     `limit` keeps the split's first N images, stratified, and is recorded in the set's `meta.json`.
     """
-    from .corruptions.generate import dataset_to_uint8, stratified_subset, write_corrupted_set
+    from .corruptions.generate import dataset_to_uint8, write_corrupted_set
 
     if (folder / "labels.npy").is_file() and all((folder / f"{n}.npy").is_file() for n in corruptions):
         return folder

@@ -160,6 +160,7 @@ def write_dataset_corruptions(
 ) -> list[Path]:
     """`ews corrupt`: a -C set of one split of any dataset `ews.data.load` reads (first `limit` images, stratified)."""
     from ..data import load
+    from ..data.splits import stratified_subset
 
     if split not in ("test", "train"):
         raise ConfigError(f"split must be 'test' or 'train', got {split!r}")
@@ -171,19 +172,6 @@ def write_dataset_corruptions(
     meta = {"dataset": dataset, "split": split, "limit": limit}
     return write_corrupted_set(images, labels, out, corruptions=chosen, severities=levels, seed=seed, workers=workers,
                                progress=progress, meta=meta)
-
-
-def stratified_subset(data: Dataset, limit: int | None, *, what: str) -> Dataset:
-    """The first `limit` images of `data`, stratified (the same on every call); a limit past the end is an error."""
-    from torch.utils.data import Subset
-
-    from ..data import labels_of, stratified_limit
-
-    if limit is None:
-        return data
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= len(data):
-        raise DataError(f"--limit {limit!r} must be between 1 and the {len(data)} images of {what}")
-    return Subset(data, stratified_limit(labels_of(data), limit))
 
 
 def write_meta(out: Path, meta: dict[str, object]) -> None:

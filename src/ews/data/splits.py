@@ -12,7 +12,7 @@ from typing import Any
 
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .datasets import labels_of, load
 from .subsets import stratified_fraction, stratified_limit
 
@@ -70,3 +70,12 @@ def search_subset(data: Any, count: int, fraction: float, *, seed: int) -> Datas
     pool = [i for i in range(len(labels)) if i not in held]
     chosen = stratified_fraction([labels[i] for i in pool], fraction, seed=seed)
     return Subset(plain, [pool[i] for i in chosen])
+
+
+def stratified_subset(data: Dataset, limit: int | None, *, what: str) -> Dataset:
+    """The first `limit` images of `data`, stratified (the same on every call); a limit past the end is an error."""
+    if limit is None:
+        return data
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= len(data):
+        raise DataError(f"--limit {limit!r} must be between 1 and the {len(data)} images of {what}")
+    return Subset(data, stratified_limit(labels_of(data), limit))
