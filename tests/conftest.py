@@ -19,6 +19,14 @@ TINY = {
     "tv_resnet18": {},
     "tv_resnet50": {"width_per_group": 4},
     "tv_resnext50": {"groups": 4, "width_per_group": 2},
+    "convnext_cifar": {"dims": (4, 8), "depths": (1, 2), "layer_scale": 1.0},
+    "vit_cifar": {"dim": 8, "depth": 2, "heads": 2},
+    # 32x32 inputs: 8x8 patches; ConvNeXt's 4x4 stem and one 2x2 downsampling give 8x8 then 4x4 maps.
+    "tv_vit_b_16": {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 2, "hidden_dim": 8,
+                    "mlp_dim": 16},
+    "tv_vit_s_16": {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 2, "hidden_dim": 8,
+                    "mlp_dim": 16},
+    "tv_convnext_tiny": {"widths": (8, 16), "depths": (1, 2), "stochastic_depth_prob": 0.0, "layer_scale": 1.0},
 }
 
 

@@ -128,6 +128,17 @@ def test_fractions_and_lists_are_read_as_users_write_them() -> None:
     assert config.train.milestones == [100, 150] and config.data.extra_train_roots == ["a", "b"]
 
 
+def test_adamw_is_chosen_with_its_betas_and_sgd_stays_the_default() -> None:
+    assert (Config().train.optimizer, Config().train.betas) == ("sgd", [0.9, 0.999])
+    config = load_config(overrides=["train.optimizer=adamw", "train.betas=[0.8, 0.95]", "train.weight_decay=0.05"])
+    assert (config.train.optimizer, config.train.betas) == ("adamw", [0.8, 0.95])
+    assert all(isinstance(b, float) for b in load_config(overrides=["train.betas=[0, 0.5]"]).train.betas)
+
+
+def test_an_unknown_optimizer_names_the_value_and_the_allowed_ones() -> None:
+    assert _config_error(overrides=["train.optimizer=adam"]) == "train.optimizer must be one of sgd, adamw, got 'adam'"
+
+
 def test_nested_model_options() -> None:
     config = load_config(overrides=["model.options.width=8", "model.options.depth=2"])
     assert config.model.options == {"width": 8, "depth": 2}
@@ -223,6 +234,14 @@ BAD_OVERRIDES = [
     (["adversarial.steps=0"], "adversarial.steps"),
     (["adversarial.awp_gamma=0"], "adversarial.awp_gamma"),
     (["train.label_smoothing=1"], "train.label_smoothing"),
+    (["train.optimizer=adam"], "train.optimizer"),
+    (["train.betas=0.9"], "train.betas"),
+    (["train.betas=[0.9]"], "train.betas"),
+    (["train.betas=[0.9, 0.999, 0.5]"], "train.betas"),
+    (["train.betas=[0.9, 1.0]"], "train.betas"),
+    (["train.betas=[-0.1, 0.999]"], "train.betas"),
+    (["train.betas=[.nan, 0.999]"], "train.betas"),
+    (["train.betas=[a, 0.999]"], "train.betas[0]"),
     (["train.milestones=[5, 3]"], "train.milestones"),
     (["train.milestones=[0]"], "train.milestones"),
     (["data.augment=cutout"], "data.augment"),

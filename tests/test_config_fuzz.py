@@ -66,6 +66,7 @@ OUT_OF_RANGE = [
     ("train.lr", float("nan")), ("train.lr", float("inf")), ("train.momentum", -1), ("train.schedule", "linear"),
     ("train.milestones", [5, 2]), ("train.warmup_epochs", -1), ("train.device", "tpu"), ("train.mode", "fgsm"),
     ("train.label_smoothing", 1.0), ("train.on_nonfinite", "ignore"), ("train.max_skipped_steps", -1),
+    ("train.optimizer", "adam"), ("train.betas", [0.9]), ("train.betas", [0.9, 1.0]),
     ("ews.lam", -1), ("ews.rho", 0), ("ews.rho", 1.5), ("ews.rho_paths", 2.0), ("ews.K", 0), ("ews.subnet_loss", "l2"),
     ("ews.channels", "some"), ("search.strategy", "genetic"), ("search.fraction", 0), ("search.fraction", 1.5),
     ("search.schedule", "hourly"), ("search.subnets_per_step", 0), ("search.lr", 0), ("search.baseline_decay", 1.0),

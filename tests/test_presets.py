@@ -1,7 +1,9 @@
-"""The paper presets in configs/paper: one per table row; each validates and smoke-runs on tiny data of its shape."""
+"""The presets in configs/paper: one per paper table row, plus `beyond_` rows the paper never trained (ViT-S/16,
+ConvNeXt-T); each validates and smoke-runs on tiny data of its shape."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ TABLE4_ROWS = {"at", "at_ews", "at_awp", "at_awp_ews", "trades", "trades_ews", "
 # Tables 2/3's rows: every augmentation has vanilla and EWS; standard augmentation also has dropout.
 TABLE2_ROWS = {"standard": ("vanilla", "dropout", "ews"), "autoaugment": ("vanilla", "ews"),
                "augmix": ("vanilla", "ews"), "deepaugment": ("vanilla", "ews")}
+# Beyond the paper, on ImageNet: model, warm-up epochs, and the published recipe's lr at its batch (DeiT-S, ConvNeXt-T).
+BEYOND_MODELS = {"vit_s16": ("tv_vit_s_16", 5, 5e-4, 512), "convnext_tiny": ("tv_convnext_tiny", 20, 4e-3, 4096)}
 
 
 def test_every_paper_row_has_a_preset() -> None:
@@ -32,6 +36,7 @@ def test_every_paper_row_has_a_preset() -> None:
         assert {f"table1_resnet50_{aug}_{m}" for m in ("vanilla", "dropout", "ews")} <= names
     assert {f"table2_resnet50_{aug}_{m}" for aug, methods in TABLE2_ROWS.items() for m in methods} <= names
     assert {"table5_resnet50_random", "table5_resnet50_l1", "tableA_resnet50_ce"} <= names
+    assert {f"beyond_{model}_imagenet_{m}" for model in BEYOND_MODELS for m in ("vanilla", "ews")} <= names
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
@@ -55,6 +60,16 @@ def test_preset_says_what_its_name_says(preset: Path) -> None:
         assert bool(config.data.extra_train_roots) == (aug == "deepaugment")
         assert config.data.augment == ("standard" if aug == "deepaugment" else aug)
         assert parts[3] in TABLE2_ROWS[aug]
+    elif table == "beyond":
+        model, warmup, lr, recipe_batch = BEYOND_MODELS[preset.stem.removeprefix("beyond_").rsplit("_", 2)[0]]
+        t = config.train
+        assert (config.model.name, config.data.name, config.data.augment) == (model, "imagefolder", "standard")
+        assert (t.epochs, t.warmup_epochs, t.optimizer, t.schedule, t.weight_decay, t.label_smoothing) == (
+            300, warmup, "adamw", "cosine", 0.05, 0.1)
+        assert t.lr == pytest.approx(lr * t.batch_size / recipe_batch)  # the linear scaling rule
+        if is_ews:  # lambda, its scale, rho, K and the search exactly as the Table 2 ImageNet rows
+            table2 = load_config(preset.with_name("table2_resnet50_standard_ews.yaml"))
+            assert (config.ews, config.search) == (table2.ews, table2.search)
     else:
         assert config.model.name == "resnet50" and config.train.epochs == 400
         if table == "table1":
@@ -83,6 +98,17 @@ def test_augmix_presets_leave_out_the_colour_ops() -> None:
     assert len(augmix) == 5 and not any(load_config(p).data.augmix.all_ops for p in augmix)
 
 
+IMAGE_SIZES = {"cifar10": 32, "imagefolder": 224}  # what the tiny data sets below hold (ImageFolder: its crops)
+
+
+def _tiny_options(model: str, image_size: int) -> list[str]:
+    """`--set` items shrinking `model` to its TINY size, a ViT's position embeddings sized for the preset's images."""
+    options = dict(TINY[model])
+    if "image_size" in options:
+        options["image_size"] = image_size
+    return [f"model.options.{key}={json.dumps(list(v) if isinstance(v, tuple) else v)}" for key, v in options.items()]
+
+
 @pytest.fixture(scope="module")
 def data_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("data")
@@ -97,7 +123,7 @@ def data_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
 def test_preset_smoke_runs_one_epoch(preset: Path, data_roots: dict[str, Path], tmp_path: Path) -> None:
     raw = read_yaml(preset)
-    tiny = [f"model.options.{key}={value}" for key, value in TINY[raw["model"]["name"]].items()]
+    tiny = _tiny_options(raw["model"]["name"], IMAGE_SIZES[raw["data"]["name"]])
     if raw["data"].get("extra_train_roots"):
         tiny.append(f"data.extra_train_roots=[{data_roots['extra'] / 'edsr'}, {data_roots['extra'] / 'cae'}]")
     if "adversarial" in raw:

@@ -33,6 +33,7 @@ from .subnets import CHANNEL_MODES, DEFAULT_READING, READING_NAMES, Reading, rea
 
 METHODS = ("vanilla", "dropout", "ews")
 SCHEDULES = ("step", "cosine")
+OPTIMIZERS = ("sgd", "adamw")
 _NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 _FLOAT_TEXT = re.compile(rf"(?P<num>{_NUMBER})(\s*/\s*(?P<den>{_NUMBER}))?")
 TRAIN_MODES = ("standard", "at", "trades")
@@ -72,9 +73,11 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 30
     batch_size: int = 128
+    optimizer: str = "sgd"  # sgd (the paper's; momentum, nesterov) | adamw (betas; the DeiT/ConvNeXt recipes)
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = True
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw's (beta1, beta2), each in [0, 1)
     weight_decay: float = 5e-4
     schedule: str = "step"  # step: lr / 10 at 1/3 and 2/3 of training (the paper); cosine
     milestones: list[int] = field(default_factory=list)  # step decays (warm-up counted), e.g. [100, 150]; [] = 1/3, 2/3
@@ -338,7 +341,7 @@ def _check_choices(config: Config) -> None:
     choices = {
         "method": METHODS, "data.name": DATASET_NAMES, "model.name": list_models(), "train.schedule": SCHEDULES,
         "ews.subnet_loss": SUBNET_LOSSES, "ews.kl_reduction": KL_REDUCTIONS, "ews.reading": READING_NAMES,
-        "search.strategy": STRATEGIES,
+        "search.strategy": STRATEGIES, "train.optimizer": OPTIMIZERS,
         "search.schedule": SEARCH_SCHEDULES, "search.baseline": BASELINES, "data.augment": AUGMENTATIONS,
         "data.autoaugment_policy": AUTOAUGMENT_POLICIES, "train.mode": TRAIN_MODES, "train.precision": PRECISIONS,
         "train.on_nonfinite": NONFINITE_POLICIES, "adversarial.norm": NORMS,
@@ -408,6 +411,8 @@ def _check_train(config: Config) -> None:
         raise ConfigError(f"train.warmup_epochs must be < train.epochs ({t.epochs}), got {t.warmup_epochs}")
     if not (t.device in ("auto", "cpu", "cuda") or (t.device.startswith("cuda:") and t.device[5:].isdigit())):
         raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}")
+    if len(t.betas) != 2 or not all(0 <= b < 1 for b in t.betas):
+        raise ConfigError(f"train.betas must be two numbers in [0, 1), got {t.betas!r}")
     if not 0 <= t.label_smoothing < 1:
         raise ConfigError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing!r}")
     if not 0 <= config.dropout.rate < 1:

@@ -191,8 +191,21 @@ def test_bad_settings_are_refused_in_one_line(kwargs: dict, message: str) -> Non
 
 
 def test_a_model_without_residual_blocks_is_refused() -> None:
-    with pytest.raises(ConfigError, match="Sequential has no ews ResidualBlock"):
+    with pytest.raises(ConfigError, match="Sequential has no ews PathBlock, .*supported: ResNet, ViT and ConvNeXt"):
         ews.EWS(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 5)))
+
+
+def test_a_model_of_unknown_blocks_is_refused_naming_the_block_class() -> None:
+    class Unknown(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.fc(x)
+
+    with pytest.raises(ConfigError, match=r"PathBlock \(its blocks are Unknown, 3x\), .*supported: ResNet, ViT and ConvNeXt"):
+        ews.EWS(nn.Sequential(Unknown(), Unknown(), Unknown()))
 
 
 def test_search_timing_is_the_papers_rule() -> None:

@@ -97,16 +97,23 @@ def test_ews_trains_a_torchvision_resnet_in_a_plain_loop() -> None:
     assert torch.isfinite(losses.total) and losses.subnet is not None and losses.subnet > 0
 
 
-@pytest.mark.parametrize(("net", "message"), [
-    (lambda: torchvision.models.squeezenet1_1(num_classes=3), "not a torchvision ResNet"),
-    (lambda: timm.create_model("seresnet18", num_classes=3), "uses se"),
-    (lambda: ResNet(BasicBlock, [1, 1, 1, 1], num_classes=3), None),
+def _timm_resnet_with_a_torchvision_block() -> nn.Module:
+    net = timm.create_model("resnet18", num_classes=3)
+    net.layer1[0] = BasicBlock(64, 64)
+    return net
+
+
+@pytest.mark.parametrize(("net", "adapt", "message"), [
+    (lambda: torchvision.models.squeezenet1_1(num_classes=3), from_torchvision,
+     "SqueezeNet is not a torchvision ResNet"),
+    (lambda: timm.create_model("seresnet18", num_classes=3), from_timm, "uses se"),
+    # a torchvision ResNet is fine for torchvision, but not a timm one
+    (lambda: ResNet(BasicBlock, [1, 1, 1, 1], num_classes=3), from_timm,
+     r"torchvision\.models\.resnet\.ResNet is not a timm ResNet"),
+    (_timm_resnet_with_a_torchvision_block, from_timm,
+     r"layer1\.0 of ResNet is a BasicBlock, not a timm residual block"),
 ])
-def test_unsupported_architectures_are_refused_in_one_line(net, message) -> None:
-    if message is None:  # a torchvision ResNet is fine for torchvision, but not a timm one
-        adapt, message = from_timm, "not a timm residual block"
-    else:
-        adapt = from_timm if "se" in message else from_torchvision
+def test_unsupported_architectures_are_refused_in_one_line(net, adapt, message) -> None:
     with pytest.raises(ConfigError, match=message) as error:
         adapt(net())
     assert "\n" not in str(error.value) and "supported:" in str(error.value)

@@ -7,7 +7,7 @@ import torch
 
 from ews import models
 from ews.errors import ConfigError
-from ews.models import Normalize, ResidualBlock
+from ews.models import Normalize, PathBlock
 
 from ..conftest import tiny_model
 
@@ -32,7 +32,7 @@ def test_every_model_starts_with_its_own_normalize(model_name: str) -> None:
 
 def test_every_model_is_made_of_residual_blocks(model_name: str) -> None:
     model = tiny_model(model_name)
-    assert sum(isinstance(m, ResidualBlock) for m in model.modules()) >= 3
+    assert sum(isinstance(m, PathBlock) for m in model.modules()) >= 3
 
 
 def test_normalize_standardises_per_channel() -> None:

@@ -14,8 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ews.models import ResidualBlock
+from ews.models import PathBlock, ResidualBlock
 from ews.subnets import BRANCH, SHORTCUT, BlockChoice, Subnet, use_subnet
+
+from .masked_convnext import MASKED as MASKED_CONVNEXT
+from .masked_vit import MASKED as MASKED_VIT
 
 
 def _masked_block_forward(block: ResidualBlock, x: Tensor, choice: BlockChoice) -> Tensor:
@@ -28,7 +31,7 @@ def _masked_block_forward(block: ResidualBlock, x: Tensor, choice: BlockChoice) 
         h = conv(h)
         if norm is not None:
             h = norm(h)
-        mask = torch.zeros(conv.out_channels)
+        mask = torch.zeros(conv.out_channels, device=h.device, dtype=h.dtype)
         mask[list(channels)] = 1.0
         h = h * mask.view(1, -1, 1, 1)
         if i < len(convs) - 1:
@@ -36,12 +39,23 @@ def _masked_block_forward(block: ResidualBlock, x: Tensor, choice: BlockChoice) 
     return block.finish(h * float(BRANCH in choice.paths) + shortcut)
 
 
+MASKED = {ResidualBlock: _masked_block_forward, **MASKED_VIT, **MASKED_CONVNEXT}
+"""The masked forward of each kind of `PathBlock`, by the most derived class it is an instance of."""
+
+
+def _masked_forward(block: PathBlock):
+    for cls in type(block).__mro__:
+        if cls in MASKED:
+            return MASKED[cls]
+    raise TypeError(f"the masking oracle has no masked forward for {type(block).__name__}")
+
+
 @contextmanager
 def masked_subnet(model: nn.Module, subnet: Subnet) -> Iterator[None]:
-    blocks = [m for m in model.modules() if isinstance(m, ResidualBlock)]
+    blocks = [m for m in model.modules() if isinstance(m, PathBlock)]
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for block, choice in zip(blocks, subnet.blocks):
-        block.forward = lambda x, b=block, c=choice: _masked_block_forward(b, x, c)
+        block.forward = lambda x, b=block, c=choice, f=_masked_forward(block): f(b, x, c)
     for m in norms:
         m.track_running_stats = False
     try:

@@ -18,7 +18,7 @@ from .masking_oracle import assert_sliced_matches_oracle
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("reading", READING_NAMES)
 def test_sliced_matches_masking_oracle(model_name: str, mode: str, reading: str, dtype: torch.dtype) -> None:
-    if dtype == torch.float32 and model_name.startswith("tv_"):
+    if dtype == torch.float32 and model_name.startswith(("tv_resnet", "tv_resnext")):
         pytest.skip("random-init ImageNet ResNets on 32x32 inputs reach 1x1 maps where train-mode BN is "
                     "ill-conditioned in float32; their agreement is checked in float64")
     model = tiny_model(model_name).to(dtype)
@@ -128,7 +128,8 @@ def test_thinned_block_outputs_match_the_oracle_over_many_subnets(model_name: st
         assert_sliced_matches_oracle(model, x, space.sample(generator), tolerance=1e-9)
     for hook in hooks:
         hook.remove()
-    assert any(thinned) == (rho_paths == 0.5)  # with both paths kept nothing is ever thinned
+    # with both paths kept nothing is ever thinned; models without chained blocks never thin
+    assert any(thinned) == (rho_paths == 0.5 and getattr(model, "chained_blocks", False))
 
 
 def test_models_without_chained_blocks_never_pass_thinned_outputs(monkeypatch: pytest.MonkeyPatch) -> None:

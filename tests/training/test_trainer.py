@@ -44,9 +44,17 @@ def _stop_after(epoch: int):
     return callback
 
 
-@pytest.mark.parametrize("method", ["ews", "dropout"])
-def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path: Path, method: str) -> None:
-    config = tiny_config(f"method={method}")
+# Runs whose resume is checked: both methods that keep state beside the weights, and AdamW's moments.
+RESUMED_RUNS = {
+    "ews": ["method=ews"],
+    "dropout": ["method=dropout"],
+    "ews-adamw": ["method=ews", "train.optimizer=adamw", "train.lr=0.001", "train.weight_decay=0.05"],
+}
+
+
+@pytest.mark.parametrize("extra", list(RESUMED_RUNS.values()), ids=list(RESUMED_RUNS))
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path: Path, extra: list[str]) -> None:
+    config = tiny_config(*extra)
     straight = Trainer(config)
     straight.fit(RunDir(tmp_path / "straight"))
 
@@ -59,7 +67,8 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path: Path,
     for key, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
-    assert all(torch.equal(a[i]["momentum_buffer"], b[i]["momentum_buffer"]) for i in a)
+    assert a and a.keys() == b.keys()  # SGD's momentum buffers; AdamW's step count and both moments
+    assert all(a[i].keys() == b[i].keys() and all(torch.equal(a[i][k], b[i][k]) for k in a[i]) for i in a)
     strip = lambda lines: [{k: v for k, v in line.items() if not k.endswith("seconds")} for line in lines]  # noqa: E731
     assert strip(RunDir(tmp_path / "resumed").read_metrics()) == strip(RunDir(tmp_path / "straight").read_metrics())
 
@@ -111,6 +120,30 @@ def test_sgd_is_the_papers_nesterov_sgd() -> None:
     optimizer = build_optimizer(torch.nn.Linear(2, 2), tiny_config())
     assert optimizer.defaults["nesterov"] and optimizer.defaults["momentum"] == 0.9
     assert optimizer.defaults["weight_decay"] == 5e-4
+
+
+def test_adamw_takes_lr_betas_and_weight_decay_and_ignores_momentum() -> None:
+    config = tiny_config("train.optimizer=adamw", "train.lr=0.001", "train.betas=[0.8, 0.99]",
+                         "train.weight_decay=0.05", "train.momentum=0.5")
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), config)
+    assert isinstance(optimizer, torch.optim.AdamW) and "momentum" not in optimizer.defaults
+    assert (optimizer.defaults["lr"], optimizer.defaults["betas"], optimizer.defaults["weight_decay"]) == (
+        0.001, (0.8, 0.99), 0.05)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_both_optimizers_decay_every_parameter_alike(optimizer: str) -> None:
+    """One weight-decay rule: biases and norm weights are decayed too, in SGD as in AdamW."""
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
+    (group,) = build_optimizer(model, tiny_config(f"train.optimizer={optimizer}")).param_groups
+    assert len(group["params"]) == 4 and group["weight_decay"] == 5e-4
+
+
+def test_warmup_and_cosine_drive_adamw_like_sgd() -> None:
+    sgd = _epoch_lrs(tiny_config("train.epochs=6", "train.schedule=cosine", "train.warmup_epochs=2"))
+    adamw = _epoch_lrs(tiny_config("train.epochs=6", "train.schedule=cosine", "train.warmup_epochs=2",
+                                   "train.optimizer=adamw"))
+    assert adamw == pytest.approx(sgd)
 
 
 def test_step_schedule_divides_by_ten_at_one_and_two_thirds() -> None:

@@ -126,7 +126,7 @@ def _starting_at(block: nn.Module) -> Iterator[list[Tensor]]:
 def _keeps_whole(net: nn.Module, subnet: Subnet, blocks: int) -> bool:
     """True when `subnet` keeps every path and channel of the first `blocks` residual blocks."""
     for (_, block), choice in zip(residual_blocks(net)[:blocks], subnet.blocks):
-        widths = [conv.out_channels for conv in block.branch_convs()]
+        widths = list(block.unit_widths())
         if choice.paths != (BRANCH, SHORTCUT) or [len(c) for c in choice.channels] != widths:
             return False
     return True

@@ -1,17 +1,21 @@
-"""Model zoo: every model takes [0, 1] images and is built from `ResidualBlock`s."""
+"""Model zoo: every model takes [0, 1] images and is built from `PathBlock`s (ResNet, ViT and ConvNeXt blocks)."""
 
-from . import resnet, torchvision_adapters, wide_resnet  # noqa: F401  (registers the factories)
-from .layers import ActiveChoice, BranchLayout, Normalize, ResidualBlock
+from . import convnext, resnet, torchvision_adapters, vit, wide_resnet  # noqa: F401  (registers the factories)
+from .layers import ActiveChoice, BranchLayout, Normalize, PathBlock, ResidualBlock
 from .registry import create, list_models, register
-from .adopted import AdoptedResNet
+from .adopted import AdoptedNet, AdoptedResNet
 from .timm_adapters import from_timm
-from .torchvision_adapters import from_torchvision
+from .torchvision_adapters import AdoptedConvNeXt, AdoptedViT, from_torchvision
 
 __all__ = [
     "ActiveChoice",
+    "AdoptedConvNeXt",
+    "AdoptedNet",
     "AdoptedResNet",
+    "AdoptedViT",
     "BranchLayout",
     "Normalize",
+    "PathBlock",
     "ResidualBlock",
     "create",
     "from_timm",

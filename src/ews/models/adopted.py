@@ -1,10 +1,13 @@
-"""Residual networks of other libraries, re-hosted so `ews` can run their subnets.
+"""Networks of other libraries, re-hosted so `ews` can run their subnets.
 
-An adapter swaps each foreign residual block for an `AdoptedBlock`: a `ResidualBlock` that
-adopts the very same submodules under the same attribute names. Parameters are shared,
-not copied, and `AdoptedResNet.net.state_dict()` has exactly the original model's keys, so
-published weights load into `model.net` unchanged and the full network computes what the
-original did (the adapters' tests compare outputs).
+An adapter swaps each foreign block for one that adopts the very same submodules under the
+same attribute names: a ResNet block becomes an `AdoptedBlock` (a `ResidualBlock`), a ConvNeXt
+block a `StreamBlock`, and a transformer block an `AdoptedTransformerBlock` holding two
+`StreamBlock`s (attention, MLP) that borrow its modules. Parameters are shared, not copied,
+and `model.net.state_dict()` has exactly the original model's keys, so published weights
+load into `model.net` unchanged and the full network computes what the original did (the
+adapters' tests compare outputs). A block with a part the subnet space does not know is
+refused by name rather than half supported.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .layers import SLICEABLE_NORMS, BranchLayout, Normalize, ResidualBlock
+from .layers import SLICEABLE_NORMS, BranchLayout, Normalize, ResidualBlock, StreamBlock
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,14 +37,56 @@ class AdoptedBlock(ResidualBlock):
                 setattr(self, name, module)
 
 
-class AdoptedResNet(nn.Module):
-    """`Normalize` followed by a foreign ResNet (`net`) whose residual blocks are `AdoptedBlock`s.
+def take_over(target: nn.Module, source: nn.Module) -> None:
+    """Make `source`'s own parameters, buffers and submodules `target`'s, under the same names.
 
-    The stem is `conv1, bn1, relu (act1 in timm), maxpool`; the head is the net's own
-    `forward_head` (timm) or `avgpool` + `fc` (torchvision).
+    Registered in `source`'s order, so `target.state_dict()` has `source`'s keys in their order.
+    """
+    for name, param in source.named_parameters(recurse=False):
+        target.register_parameter(name, param)
+    for name, buffer in source.named_buffers(recurse=False):
+        target.register_buffer(name, buffer, persistent=name not in source._non_persistent_buffers_set)
+    for name, module in source.named_children():
+        target.add_module(name, module)
+
+
+class BorrowedStreamBlock(StreamBlock):
+    """A `StreamBlock` computing with modules its parent owns (a transformer block's attention or MLP half).
+
+    It holds them in `parts`, a tuple, not a Module attribute: it registers no parameters or
+    submodules, so the parent keeps the original state-dict keys and the sub-block adds none.
     """
 
-    chained_blocks = True  # each residual block feeds the next directly (see `use_subnet`)
+    def __init__(self, parts: tuple) -> None:
+        super().__init__()
+        self.parts = parts
+
+
+class AdoptedTransformerBlock(nn.Module):
+    """A foreign pre-norm transformer block as two `StreamBlock`s on its own modules: attention, then MLP.
+
+    The block's submodules stay this module's children under their names (state-dict keys
+    unchanged); `attention_path` and `mlp_path` borrow them, so a subnet may keep one
+    sub-block's branch and drop the other's, as in `ews.models.vit`.
+    """
+
+    def __init__(self, block: nn.Module, *, attention_path: BorrowedStreamBlock,
+                 mlp_path: BorrowedStreamBlock) -> None:
+        super().__init__()
+        take_over(self, block)
+        self.attention_path = attention_path
+        self.mlp_path = mlp_path
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, N, dim) -> (B, N, dim)
+        return self.mlp_path(self.attention_path(x))
+
+
+class AdoptedNet(nn.Module):
+    """`Normalize` followed by a foreign network `net` whose blocks are adopted, split at its first block.
+
+    Subclasses say where the stem ends (`stem`) and how the rest runs (`forward_from_stem`),
+    which lets subnet passes reuse a full pass's stem (`ews.subnets.SharedStem`).
+    """
 
     def __init__(self, net: nn.Module, *, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
@@ -50,6 +95,24 @@ class AdoptedResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, 3, H, W) in [0, 1] -> (B, num_classes)
         return self.forward_from_stem(self.stem(x))
+
+    def stem(self, x: Tensor) -> Tensor:
+        """Everything before the first block: outside the subnet space."""
+        raise NotImplementedError
+
+    def forward_from_stem(self, h: Tensor) -> Tensor:
+        """The blocks and the classifier, from a `stem` output."""
+        raise NotImplementedError
+
+
+class AdoptedResNet(AdoptedNet):
+    """A foreign ResNet (`net`) whose residual blocks are `AdoptedBlock`s.
+
+    The stem is `conv1, bn1, relu (act1 in timm), maxpool`; the head is the net's own
+    `forward_head` (timm) or `avgpool` + `fc` (torchvision).
+    """
+
+    chained_blocks = True  # each residual block feeds the next directly (see `use_subnet`)
 
     def stem(self, x: Tensor) -> Tensor:
         """Everything before the first residual block: outside the subnet space (`ews.subnets.SharedStem`)."""
@@ -86,6 +149,30 @@ def adopt_stages(net: nn.Module, adopt: type, *, family: str, supported: str) ->
                                   f"residual block; supported: {supported}")
             _check_sliceable_norms(adopted, where=f"{family} block layer{s}.{i}")
             stage[i] = adopted
+
+
+def refuse(where: str, what: str, supported: str) -> ConfigError:
+    """The one-line error for a part ews subnets cannot run: where it is, what it is, what is supported."""
+    return ConfigError(f"{where} {what}, which ews subnets do not support; supported: {supported}")
+
+
+def qualified_name(obj: object) -> str:
+    """`module.Class` of `obj`, which tells a torchvision ResNet from a timm one."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def check_kind(module: object, kind: type, *, where: str, supported: str) -> None:
+    """Refuse `module` unless it is exactly a `kind` (a subclass may compute something else)."""
+    if type(module) is not kind:
+        raise refuse(where, f"is a {type(module).__name__}, not a {kind.__module__}.{kind.__name__}", supported)
+
+
+def check_unused(parts: dict[str, object], *, where: str, supported: str) -> None:
+    """Refuse a block using any of `parts` (name: the part, or a flag; None, False or `nn.Identity` when unused)."""
+    used = [name for name, part in parts.items()
+            if part is not None and part is not False and not isinstance(part, nn.Identity)]
+    if used:
+        raise refuse(where, f"uses {', '.join(used)}", supported)
 
 
 def _check_sliceable_norms(block: ResidualBlock, *, where: str) -> None:

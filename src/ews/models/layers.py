@@ -1,16 +1,20 @@
-"""Building blocks shared by every model: input normalisation and the residual block.
+"""Building blocks shared by every model: input normalisation, the two-path block and the residual block.
 
-Every residual block in `ews` is one `ResidualBlock`: a chain of convolutions (the
-residual branch) plus a shortcut (identity or projection). Describing the branch as
-data (`BranchLayout`) lets one forward and one sliced subnet forward serve basic,
-bottleneck, pre-activation and wide blocks alike, and lets torchvision's blocks be
-adopted without renaming a single state-dict key.
+The subnet space sees a model only through its `PathBlock`s: a branch and the skip
+around it, the branch computing sets of units a subnet may thin. Every residual block
+of a CNN is one `ResidualBlock`: a chain of convolutions (the residual branch) plus a
+shortcut (identity or projection). Describing the branch as data (`BranchLayout`) lets
+one forward and one sliced subnet forward serve basic, bottleneck, pre-activation and
+wide blocks alike, and lets torchvision's blocks be adopted without renaming a single
+state-dict key. Transformer and ConvNeXt blocks (`ews.models.vit`, `ews.models.convnext`)
+are `PathBlock`s too.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -90,7 +94,111 @@ class Thinned(NamedTuple):
         return out.index_copy_(1, self.channels, self.values)
 
 
-class ResidualBlock(nn.Module):
+class PathBlock(nn.Module):
+    """A block of two paths, a branch and the skip around it, whose branch computes sets of units.
+
+    A subnet keeps some of the two paths and, in a kept branch, some units of each set:
+    a conv's output channels, a transformer's attention heads or MLP hidden units. The
+    subnet space, its execution, the searches and the analysis know a model only through
+    this interface; `ews.subnets.use_subnet` sets `active`, and the block's forward then
+    computes only the kept paths and units.
+    """
+
+    whole_units: int = 0
+    """Trailing unit sets that no reading thins (a transformer's residual stream)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active: ActiveChoice | None = None
+
+    @property
+    def downsampling(self) -> bool:
+        """True where the block changes resolution or width (its skip is a projection)."""
+        return False
+
+    def unit_widths(self) -> tuple[int, ...]:
+        """The number of units in each of the branch's unit sets, in execution order."""
+        raise NotImplementedError
+
+    def unit_groups(self) -> tuple[int, ...]:
+        """Per unit set, the equal groups its kept units are balanced over (1: a free choice)."""
+        return (1,) * len(self.unit_widths())
+
+    def unit_weights(self) -> tuple[Tensor, ...]:
+        """Per unit set, the weights that compute each unit, one row per unit (the L1 baseline scores them)."""
+        raise NotImplementedError
+
+    def path_gains(self) -> Tensor:
+        """The gains with which the branch's and the skip's outputs enter the sum, indexed by path."""
+        raise NotImplementedError
+
+
+class StreamBlock(PathBlock):
+    """`x + branch(x)` on a residual stream that stays whole: transformer sub-blocks and ConvNeXt blocks.
+
+    The branch's one thinnable unit set (attention heads, MLP hidden units) comes first,
+    then the stream itself, which no reading thins (`whole_units = 1`): the LayerNorms
+    on it mix all of its features. The full forward runs the same branch code with
+    every unit kept, so a full subnet is bit-identical to it.
+    """
+
+    whole_units = 1
+
+    def hidden_units(self) -> int:
+        """The number of units of the branch's thinnable set."""
+        raise NotImplementedError
+
+    def output_layer(self) -> nn.Linear:
+        """The linear layer whose outputs the branch adds to the stream."""
+        raise NotImplementedError
+
+    def branch(self, x: Tensor, units: Tensor | None) -> Tensor:
+        """The branch computing only the kept `units` (None: all)."""
+        raise NotImplementedError
+
+    def output_scale(self) -> Tensor | None:
+        """Per stream feature, the layer scale on the output layer's outputs (None: none)."""
+        return None
+
+    def drop_branch(self, h: Tensor) -> Tensor:
+        """Stochastic depth on a full pass's branch output (none by default).
+
+        Subnet passes never drop: like dropout, it would make a subnet's output random.
+        """
+        return h
+
+    def unit_widths(self) -> tuple[int, ...]:
+        return (self.hidden_units(), self.output_layer().out_features)
+
+    def path_gains(self) -> Tensor:
+        """Branch: the mean over stream features of |layer scale| times the L1 norm of the output layer's row
+        (a conv filter's gain); identity skip: 1."""
+        rows = self.output_layer().weight.detach().abs().sum(dim=1)
+        scale = self.output_scale()
+        branch = (rows if scale is None else scale.detach().abs().flatten() * rows).mean()
+        return torch.stack([branch, torch.ones_like(branch)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.active is None:
+            return x + self.drop_branch(self.branch(x, None))
+        if not self.active.branch:
+            return x
+        units, stream = self.active.channels
+        if stream is not None:
+            raise ValueError(f"a {type(self).__name__} keeps its residual stream whole (whole_units = 1)")
+        h = self.branch(x, units)
+        return x + h if self.active.shortcut else h
+
+
+def trunc_normal_init(module: nn.Module) -> None:
+    """Truncated-normal (std 0.02) conv and linear weights and zero biases (ConvNeXt's and ViT's usual start)."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class ResidualBlock(PathBlock):
     """`out = act(branch(x) + shortcut(x))`, runnable whole or as a sliced subnet.
 
     Under a subnet (`ews.subnets.use_subnet` sets `active`), dropped paths are not
@@ -112,9 +220,28 @@ class ResidualBlock(nn.Module):
         self.layout = layout
         self.preact = preact
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
-        self.active: ActiveChoice | None = None
 
     # Structure, for the subnet space and the tests' masking oracle.
+    def unit_widths(self) -> tuple[int, ...]:
+        return tuple(conv.out_channels for conv in self.branch_convs())
+
+    def unit_groups(self) -> tuple[int, ...]:
+        """A conv's outputs stay balanced over its own groups and those of the conv it feeds (ResNeXt)."""
+        convs = self.branch_convs()
+        feeds = [conv.groups for conv in convs[1:]] + [1]
+        return tuple(math.lcm(conv.groups, after) for conv, after in zip(convs, feeds))
+
+    def unit_weights(self) -> tuple[Tensor, ...]:
+        return tuple(conv.weight for conv in self.branch_convs())
+
+    def path_gains(self) -> Tensor:
+        """Mean |weight| of each path's last BatchNorm (its scale) or else conv; an identity skip has gain 1."""
+        norm = self.branch_norms()[-1]
+        branch = _output_gain([self.branch_convs()[-1]] + ([norm] if norm is not None else []))
+        projection = self.projection()
+        skip = torch.ones((), device=branch.device) if projection is None else _output_gain(list(projection.modules()))
+        return torch.stack([branch, skip])
+
     def branch_convs(self) -> list[nn.Conv2d]:
         return [getattr(self, name) for name in self.layout.convs]
 
@@ -126,7 +253,6 @@ class ResidualBlock(nn.Module):
 
     @property
     def downsampling(self) -> bool:
-        """True where the block changes resolution or width (it has a projection)."""
         return self.projection() is not None
 
     def pre_activation(self, x: Tensor | Thinned) -> Tensor | Thinned:
@@ -210,6 +336,18 @@ class ResidualBlock(nn.Module):
         return h, in_idx
 
 
+def _output_gain(layers: list[nn.Module]) -> Tensor:
+    """Mean |weight| per output channel of the last BatchNorm or conv among `layers`.
+
+    A BatchNorm output's magnitude does not depend on the conv weights before it, so its
+    scale is the gain; a conv's gain is its mean filter L1 norm.
+    """
+    last = [m for m in layers if isinstance(m, (nn.Conv2d, nn.modules.batchnorm._BatchNorm))][-1]
+    if isinstance(last, nn.Conv2d):
+        return last.weight.detach().abs().sum(dim=(1, 2, 3)).mean()
+    return last.weight.detach().abs().mean()
+
+
 def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx: Tensor | None) -> Tensor:
     """Run `conv` on input channels `in_idx` producing only output channels `out_idx`.
 
@@ -229,6 +367,36 @@ def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx:
     if bias is not None and out_idx is not None:
         bias = bias.index_select(0, out_idx)
     return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def sliced_linear(linear: nn.Linear, x: Tensor, *, out_idx: Tensor | None, in_idx: Tensor | None) -> Tensor:
+    """Run `linear` on input features `in_idx` producing only output features `out_idx` (None: all)."""
+    return sliced_affine(x, linear.weight, linear.bias, out_idx=out_idx, in_idx=in_idx)
+
+
+def sliced_affine(x: Tensor, weight: Tensor, bias: Tensor | None, *, out_idx: Tensor | None,
+                  in_idx: Tensor | None) -> Tensor:
+    """`sliced_linear` for a weight no `nn.Linear` holds (torchvision attention's `in_proj_weight`)."""
+    if out_idx is not None:  # weight: (out, in)
+        weight = weight.index_select(0, out_idx)
+    if in_idx is not None:
+        weight = weight.index_select(1, in_idx)
+    if bias is not None and out_idx is not None:
+        bias = bias.index_select(0, out_idx)
+    return F.linear(x, weight, bias)
+
+
+def sliced_mlp(fc1: nn.Linear, fc2: nn.Linear, x: Tensor, units: Tensor | None,
+               between: Sequence[Callable[[Tensor], Tensor]]) -> Tensor:
+    """`fc2(between(fc1(x)))` computing only the kept hidden `units` (None: all): fc1's rows, fc2's columns.
+
+    Transformer MLPs and ConvNeXt's inverted bottleneck alike. `between` (the activation,
+    then any dropout) is applied in order and must act on each hidden unit alone.
+    """
+    h = sliced_linear(fc1, x, out_idx=units, in_idx=None)
+    for layer in between:
+        h = layer(h)
+    return sliced_linear(fc2, h, out_idx=None, in_idx=units)
 
 
 def _grouped_weight(conv: nn.Conv2d, out_idx: Tensor | None, in_idx: Tensor) -> Tensor:

@@ -1,11 +1,12 @@
 """The L1-norm baseline (paper Table 5): keep the paths and channels with the smallest weights.
 
-Channels: the L1 norm of each output filter of a branch conv (the classic pruning
-score, Li et al. 2017). Paths: the per-channel gain with which a path's output enters
-the sum, i.e. the mean |weight| of its last layer: the BatchNorm scale (gamma) where the
-path ends in BatchNorm (a BN output's magnitude does not depend on the conv weights
-before it), otherwise the mean filter L1 norm of its last conv; an identity shortcut
-has gain 1. The lowest scores are kept (the weakest subnet by this proxy); ties go to
+Channels (units): the L1 norm of the weights computing each unit, i.e. each output
+filter of a branch conv (the classic pruning score, Li et al. 2017), each attention
+head's q/k/v rows, each MLP hidden unit's row (`PathBlock.unit_weights`). Paths: the
+gain with which a path's output enters the sum (`PathBlock.path_gains`): for a ResNet
+block the mean |weight| of its last layer, the BatchNorm scale (gamma) where the path
+ends in BatchNorm, otherwise the mean filter L1 norm of its last conv; an identity
+skip has gain 1. The lowest scores are kept (the weakest subnet by this proxy); ties go to
 the lower index (branch before shortcut, lower channel before higher), so the choice
 is deterministic.
 """
@@ -18,7 +19,6 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor, nn
 
-from ..models import ResidualBlock
 from ..subnets import BRANCH, BlockChoice, Subnet
 from ..subnets.execute import unwrap
 from ..subnets.space import residual_blocks
@@ -32,35 +32,20 @@ def _lowest(scores: Tensor, k: int, *, groups: int = 1) -> tuple[int, ...]:
     return tuple(sorted((order + rows.shape[1] * torch.arange(groups)[:, None]).flatten().tolist()))
 
 
-def _filter_l1(conv: nn.Conv2d) -> Tensor:
-    return conv.weight.detach().abs().sum(dim=(1, 2, 3))  # (C_out,)
-
-
-def _output_gain(layers: list[nn.Module]) -> Tensor:
-    """Mean |weight| of the last BatchNorm or conv among `layers` (a path's output gain)."""
-    last = [m for m in layers if isinstance(m, (nn.Conv2d, nn.modules.batchnorm._BatchNorm))][-1]
-    if isinstance(last, nn.Conv2d):
-        return _filter_l1(last).mean()
-    return last.weight.detach().abs().mean()
-
-
-def _path_scores(block: ResidualBlock) -> Tensor:
-    convs, norms = block.branch_convs(), block.branch_norms()
-    branch = _output_gain([convs[-1]] + ([norms[-1]] if norms[-1] is not None else []))
-    projection = block.projection()
-    shortcut = torch.ones((), device=branch.device) if projection is None else _output_gain(list(projection.modules()))
-    return torch.stack([branch, shortcut])  # indexed by BRANCH, SHORTCUT
+def _unit_l1(weights: Tensor) -> Tensor:
+    """The L1 norm of each unit's weights (rows)."""
+    return weights.detach().abs().flatten(1).sum(dim=1)
 
 
 def l1_weakest(model: nn.Module, space) -> Subnet:
     """The subnet of lowest weight L1 norms, by the rules in this module's docstring."""
     choices = []
     for (_, block), spec in zip(residual_blocks(unwrap(model)), space.blocks):
-        paths = _lowest(_path_scores(block), spec.keep_paths)
+        paths = _lowest(block.path_gains(), spec.keep_paths)
         channels: tuple[tuple[int, ...], ...] = ()
         if BRANCH in paths:
-            channels = tuple(_lowest(_filter_l1(conv), k, groups=spec.groups(j))
-                             for j, (conv, k) in enumerate(zip(block.branch_convs(), spec.keep_channels)))
+            channels = tuple(_lowest(_unit_l1(weights), k, groups=spec.groups(j))
+                             for j, (weights, k) in enumerate(zip(block.unit_weights(), spec.keep_channels)))
         choices.append(BlockChoice(paths, channels))
     return space.validate(Subnet(tuple(choices)))
 

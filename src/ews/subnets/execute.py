@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..models.layers import ActiveChoice
@@ -22,16 +22,33 @@ def unwrap(model: nn.Module) -> nn.Module:
         model = inner
 
 
+def _index_tensors(lists: list[tuple[int, ...]], device: torch.device) -> list[Tensor]:
+    """Long tensors of `lists` on `device`, sent in one copy.
+
+    A tensor built from a Python list straight on a GPU is a blocking copy: one per sliced
+    conv would make the host wait for the queued full pass at every layer, and a subnet
+    pass would cost its launch time on top of its GPU time. One pinned, non-blocking copy
+    keeps the host ahead of the GPU.
+    """
+    flat = torch.tensor([i for kept in lists for i in kept], dtype=torch.long)
+    if device.type == "cuda":
+        flat = flat.pin_memory().to(device, non_blocking=True)
+    else:
+        flat = flat.to(device)
+    return list(flat.split([len(kept) for kept in lists]))
+
+
 def _active_choices(blocks: list, subnet: Subnet, device: torch.device, *, chained: bool) -> list[ActiveChoice]:
     """`chained`: each block feeds the next directly, so all but the last may hand on `Thinned` outputs."""
     if len(subnet.blocks) != len(blocks):
         raise ValueError(f"subnet has {len(subnet.blocks)} blocks, the model has {len(blocks)}")
+    sliced = [kept for (_, block), choice in zip(blocks, subnet.blocks)
+              for kept, width in zip(choice.channels, block.unit_widths()) if len(kept) != width]
+    tensors = iter(_index_tensors(sliced, device))
     active = []
     for i, ((_, block), choice) in enumerate(zip(blocks, subnet.blocks)):
-        channels = tuple(
-            None if len(kept) == conv.out_channels else torch.tensor(kept, dtype=torch.long, device=device)
-            for kept, conv in zip(choice.channels, block.branch_convs())
-        )
+        channels = tuple(None if len(kept) == width else next(tensors)
+                         for kept, width in zip(choice.channels, block.unit_widths()))
         thin = chained and i < len(blocks) - 1
         relu_input = chained and i > 0 and not blocks[i - 1][1].preact
         active.append(ActiveChoice(BRANCH in choice.paths, SHORTCUT in choice.paths, channels, thin, relu_input))

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..models.layers import ResidualBlock
+from ..models.layers import PathBlock
 from .readings import CHANNEL_MODES, DEFAULT_READING, Reading, kept_count, reading
 
 BRANCH, SHORTCUT = 0, 1
@@ -86,15 +86,27 @@ class BlockSpec:
         return self.conv_groups[j] if self.conv_groups else 1
 
 
-def residual_blocks(model: nn.Module) -> list[tuple[str, ResidualBlock]]:
-    """The model's residual blocks in forward order (module registration order)."""
-    blocks = [(name, m) for name, m in model.named_modules() if isinstance(m, ResidualBlock)]
+def residual_blocks(model: nn.Module) -> list[tuple[str, PathBlock]]:
+    """The model's two-path blocks in forward order (module registration order)."""
+    blocks = [(name, m) for name, m in model.named_modules() if isinstance(m, PathBlock)]
     if not blocks:
         raise ConfigError(
-            f"model {type(model).__name__} has no ews ResidualBlock, so EWS cannot split it into subnets; use a model "
-            "from ews.models.create, or adapt a torchvision ResNet/Wide-ResNet/ResNeXt with ews.models.from_torchvision "
-            "or a timm ResNet with ews.models.from_timm")
+            f"model {type(model).__name__} has no ews PathBlock{_repeated_block(model)}, so EWS cannot split it into "
+            "subnets; supported: ResNet, ViT and ConvNeXt blocks (models from ews.models.create, or torchvision/timm "
+            "ResNets, ViTs and ConvNeXts adapted by ews.models.from_torchvision / ews.models.from_timm)")
     return blocks
+
+
+def _repeated_block(model: nn.Module) -> str:
+    """`(its blocks are CLASS)`: the most repeated module class holding other modules, which is what a user's
+    network is built of and the space does not know; empty when there is none."""
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    counts: dict[str, int] = {}
+    for m in model.modules():
+        if m is not model and not isinstance(m, containers) and next(m.children(), None) is not None:
+            counts[type(m).__name__] = counts.get(type(m).__name__, 0) + 1
+    repeated = [(n, name) for name, n in counts.items() if n > 1]
+    return f" (its blocks are {max(repeated)[1]}, {max(repeated)[0]}x)" if repeated else ""
 
 
 class SubnetSpace:
@@ -139,11 +151,10 @@ class SubnetSpace:
         keep_paths = chosen.kept_paths(rho)
         specs = []
         for name, block in residual_blocks(model):
-            convs = block.branch_convs()
-            widths = tuple(conv.out_channels for conv in convs)
-            groups = _balance_groups(convs)
+            widths, groups = block.unit_widths(), block.unit_groups()
             keep = [g * kept_count(rho_channels, c // g) for c, g in zip(widths, groups)]
-            whole = {"all": 0, "hidden": 1, "first": len(keep) - 1}[chosen.channels]  # trailing convs kept whole
+            whole = {"all": 0, "hidden": 1, "first": len(keep) - 1}[chosen.channels]  # trailing sets kept whole
+            whole = max(whole, block.whole_units)
             keep[len(keep) - whole:] = widths[len(keep) - whole:]
             specs.append(BlockSpec(name, block.downsampling, keep_paths, widths, tuple(keep),
                                    groups if any(g > 1 for g in groups) else ()))
@@ -201,12 +212,6 @@ class SubnetSpace:
 def reading_of(name: str | Reading, *, rho_paths: float | None = None, channels: str | None = None) -> Reading:
     """A named reading with a config's explicit overrides applied (None: the reading's own rule)."""
     return reading(name).overridden(rho_paths=rho_paths, channels=channels)
-
-
-def _balance_groups(convs: list[nn.Conv2d]) -> tuple[int, ...]:
-    """Per branch conv, the groups its outputs must stay balanced over: its own and those of the conv it feeds."""
-    feeds = [conv.groups for conv in convs[1:]] + [1]
-    return tuple(math.lcm(conv.groups, after) for conv, after in zip(convs, feeds))
 
 
 def _sample_choice(spec: BlockSpec, generator: torch.Generator | None) -> BlockChoice:

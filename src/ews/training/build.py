@@ -38,7 +38,15 @@ def build_ews(config: Config, model: nn.Module, objective: Objective) -> EWS | N
 
 
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
+    """`train.optimizer`: the paper's (Nesterov) SGD, or AdamW, which the ViT and ConvNeXt recipes train with.
+
+    Both decay every parameter alike, biases and norm weights included: one rule for both, the one the
+    paper's SGD runs use. The DeiT/ConvNeXt recipes exempt 1-D parameters from decay; this does not.
+    """
     t = config.train
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=t.lr, betas=(t.betas[0], t.betas[1]),
+                                 weight_decay=t.weight_decay)
     return torch.optim.SGD(
         model.parameters(), lr=t.lr, momentum=t.momentum, nesterov=t.nesterov and t.momentum > 0,
         weight_decay=t.weight_decay,
