@@ -87,3 +87,13 @@ def test_parse_variant() -> None:
     assert parse_variant("both: method=ews ews.rho_paths=1.0") == ("both", {"method": "ews", "ews.rho_paths": 1.0})
     with pytest.raises(ConfigError, match="NAME: KEY=VALUE"):
         parse_variant("method=ews")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[3] / "configs" / "studies").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_shipped_study_plans_without_error(path: Path, tmp_path: Path) -> None:
+    """A study file's mistakes (an unknown key, a bad value, a model name) surface before hours of training."""
+    spec = read_spec(path)
+    runs = plan_study(None, spec, out=tmp_path / "study")
+    assert len(runs) == len(spec.seeds) * len(spec.variants)
+    assert not (tmp_path / "study").exists()  # planning writes nothing
