@@ -27,7 +27,7 @@ from torch.profiler import ProfilerActivity, profile
 from ews.objectives import Objective
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_time import Bench, interleaved, sync  # noqa: E402
+from step_time import Bench, add_bench_arguments, interleaved, sync  # noqa: E402
 
 LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx")
 
@@ -57,14 +57,9 @@ def summary(prof: profile, steps: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet18")
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--rho", type=float, default=0.5)
+    add_bench_arguments(parser)
     parser.add_argument("--steps", type=int, default=20, help="timed and profiled steps per variant")
     parser.add_argument("--rows", type=int, default=15, help="operators listed for the EWS step")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
     bench = Bench(args.model, batch=args.batch, args=args)

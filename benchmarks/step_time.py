@@ -330,14 +330,22 @@ def framework_section(args: argparse.Namespace) -> float:
     return ratio
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
-    parser.add_argument("--models", default="resnet18,resnet50,vit_cifar,convnext_cifar",
-                        help="models for the subnet and api sections (the first also for readings)")
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `Bench` reads: one model's batch, input size, width, precision, layout and device."""
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--rho", type=float, default=0.5)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--device", default="cpu")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_bench_arguments(parser)
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--models", default="resnet18,resnet50,vit_cifar,convnext_cifar",
+                        help="models for the subnet and api sections (the first also for readings)")
     parser.add_argument("--steps", type=int, default=15, help="timed steps per variant (median reported)")
     parser.add_argument("--masked-steps", type=int, default=3, help="timed steps of the masking oracle")
     parser.add_argument("--warmup", type=int, default=1)
@@ -353,10 +361,7 @@ def main() -> None:
     parser.add_argument("--flop-subnets", type=int, default=20)
     parser.add_argument("--api-batches", type=int, default=1, help="batches per timed epoch in the api section")
     parser.add_argument("--api-rounds", type=int, default=15, help="timed epochs per variant in the api section")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
-    parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]

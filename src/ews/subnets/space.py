@@ -12,7 +12,7 @@ reading adds their scripts' epsilon, which keeps both paths at rho = 0.5.
 from __future__ import annotations
 
 import json
-import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,15 +98,13 @@ def residual_blocks(model: nn.Module) -> list[tuple[str, PathBlock]]:
 
 
 def _repeated_block(model: nn.Module) -> str:
-    """`(its blocks are CLASS)`: the most repeated module class holding other modules, which is what a user's
+    """`(its blocks are CLASS, Nx)`: the most repeated module class holding other modules, which is what a user's
     network is built of and the space does not know; empty when there is none."""
     containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-    counts: dict[str, int] = {}
-    for m in model.modules():
-        if m is not model and not isinstance(m, containers) and next(m.children(), None) is not None:
-            counts[type(m).__name__] = counts.get(type(m).__name__, 0) + 1
-    repeated = [(n, name) for name, n in counts.items() if n > 1]
-    return f" (its blocks are {max(repeated)[1]}, {max(repeated)[0]}x)" if repeated else ""
+    counts = Counter(type(m).__name__ for m in model.modules()
+                     if m is not model and not isinstance(m, containers) and next(m.children(), None) is not None)
+    name, n = counts.most_common(1)[0] if counts else ("", 0)
+    return f" (its blocks are {name}, {n}x)" if n > 1 else ""
 
 
 class SubnetSpace:
