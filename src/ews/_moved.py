@@ -27,7 +27,26 @@ MOVED = {
     "ews.epoch_state": "ews.training.epoch_state",
     "ews.divergence": "ews.training.divergence",
     "ews.export": "ews.training.export",
+    "ews.evaluate": "ews.evaluation",
 }
+# Old module paths whose name is now a function of the package: `ews.evaluate` was a module and is
+# now `ews.evaluation.evaluate`. Importing the old path must not leave the package attribute a
+# plain module (the import system sets it to what `sys.modules` holds), so the alias is callable.
+CALLABLE = {"ews.evaluate": "evaluate"}
+
+
+class _CallableAlias(ModuleType):
+    """The new module under its old name, which also calls the function the old name now means."""
+
+    def __init__(self, name: str, target: ModuleType, function: str) -> None:
+        super().__init__(name, target.__doc__)
+        self._target, self._function = target, getattr(target, function)
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self._target, attribute)
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        return self._function(*args, **kwargs)
 
 
 class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -41,7 +60,9 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Put the new module in the old name's place: the import system returns what sys.modules holds."""
         new = MOVED[module.__name__]
         warnings.warn(f"{module.__name__} moved to {new}; import it from there", DeprecationWarning, stacklevel=2)
-        sys.modules[module.__name__] = importlib.import_module(new)
+        target = importlib.import_module(new)
+        function = CALLABLE.get(module.__name__)
+        sys.modules[module.__name__] = target if function is None else _CallableAlias(module.__name__, target, function)
 
 
 def install() -> None:

@@ -333,7 +333,7 @@ class _Progress:
         atomic_write_text(self.folder / STATE_FILE, json.dumps(data))
 
 
-def _adversary(model: nn.Module, *, eps: float, norm: str, version: str, attacks: Sequence[str] | None,
+def library_adversary(model: nn.Module, *, eps: float, norm: str, version: str, attacks: Sequence[str] | None,
                seed: int, device: torch.device, num_classes: int) -> AutoAttack:
     """The library's attack, with targeted attacks limited to the classes the model has."""
     adversary = AutoAttack(model, attacks=None if attacks is None else list(attacks), device=device, eps=eps,
@@ -360,7 +360,7 @@ def _check_autoattack(*, eps: float, norm: str, version: str, attacks: Sequence[
         raise ConfigError(f"batch size must be an integer >= 1, got {batch_size!r}")
 
 
-def _passes_per_image(adversary: AutoAttack, attack: str, num_classes: int) -> float:
+def passes_per_image(adversary: AutoAttack, attack: str, num_classes: int) -> float:
     """Forward-backward passes one image costs in `attack` if it stays robust (the library's settings)."""
     a, t, f, s = adversary.apgd, adversary.apgd_targeted, adversary.fab, adversary.square
     return {
@@ -373,7 +373,7 @@ def _passes_per_image(adversary: AutoAttack, attack: str, num_classes: int) -> f
     }[attack]
 
 
-def _seconds_per_pass(net: nn.Module, x: Tensor, device: torch.device) -> float:
+def seconds_per_pass(net: nn.Module, x: Tensor, device: torch.device) -> float:
     """Measured time of one forward-backward pass per image on this machine (after one warm-up)."""
     xb = x.to(device).requires_grad_(True)
     for _ in range(2):
@@ -387,8 +387,8 @@ def _seconds_per_pass(net: nn.Module, x: Tensor, device: torch.device) -> float:
 def _announce(adversary: AutoAttack, net: nn.Module, x: Tensor, *, version: str, batch_size: int,
               num_classes: int, device: torch.device) -> None:
     """The up-front estimate: an upper bound, as each attack runs only on the images still robust."""
-    per_pass = _seconds_per_pass(net, x[:batch_size], device)
-    passes = sum(_passes_per_image(adversary, attack, num_classes) for attack in adversary.attacks_to_run)
+    per_pass = seconds_per_pass(net, x[:batch_size], device)
+    passes = sum(passes_per_image(adversary, attack, num_classes) for attack in adversary.attacks_to_run)
     minutes = passes * per_pass * len(x) / 60
     tqdm.write(f"AutoAttack {version} ({', '.join(adversary.attacks_to_run)}) on {len(x)} images: at most "
                f"~{minutes:.1f} min here if no image breaks, usually far less; time grows with --n-examples, "
@@ -413,7 +413,7 @@ def _run_autoattack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm:
         progress = _Progress.open(state_dir, digest, len(x))
         progress.restore(x_adv)
         with _library_messages(verbose) as found:
-            adversary = _adversary(net, eps=eps, norm=norm, version=version, attacks=attacks, seed=seed,
+            adversary = library_adversary(net, eps=eps, norm=norm, version=version, attacks=attacks, seed=seed,
                                    device=device, num_classes=num_classes)
             if progress_bar:
                 _announce(adversary, net, x, version=version, batch_size=batch_size, num_classes=num_classes,

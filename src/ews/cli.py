@@ -1,7 +1,8 @@
 """The `ews` command line: `ews train`, `eval`, `corrupt`, `search`, `analyze`, `sweep`, `report`, `export`, `demo`.
 
 Every user error (bad config, missing data, unsafe checkpoint, occupied output folder)
-prints one line to stderr and exits with code 2, before any long work starts.
+prints one line to stderr and exits with code 2, before any long work starts. A sweep
+whose runs failed on a cluster backend names each with its log and exits with code 1.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from . import __version__
-from .errors import ConfigError, UserError
+from ._version import __version__
+from .errors import ConfigError, RunsFailed, UserError
 from .models.external import NORMALIZATION_HELP
 from .subnets.readings import READING_NAMES
 from .runtime.interrupts import TrainingInterrupted
+
+if TYPE_CHECKING:
+    from .analysis.backends import BackendOptions
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -146,13 +150,21 @@ def _fraction(text: str) -> float:
     return number
 
 
+def _shift(text: str) -> tuple[str, Path]:
+    """`imagenet-r=/data/imagenet-r` -> (name, path)."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH such as imagenet-r=/data/imagenet-r, got {text!r}")
+    return name.strip(), Path(path)
+
+
 def _name_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _eval_source(args: argparse.Namespace):  # noqa: ANN202 - a Path or an `evaluate.ExternalModel`
     """`--checkpoint FILE`, or `--model SPEC --weights FILE --normalize N --dataset D`; each rest is refused."""
-    from .evaluate import ExternalModel
+    from .evaluation import ExternalModel
 
     companions = {"--weights": args.weights, "--normalize": args.normalize, "--dataset": args.dataset}
     if args.model is None:
@@ -171,7 +183,7 @@ def _eval_source(args: argparse.Namespace):  # noqa: ANN202 - a Path or an `eval
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import results_markdown, run_evaluation
+    from .evaluation import results_markdown, run_evaluation
 
     source = _eval_source(args)
     folder = args.checkpoint.parent if args.model is None else args.weights.parent
@@ -183,10 +195,12 @@ def _eval(args: argparse.Namespace) -> int:
         n_examples=args.n_examples, eps=args.eps, norm=args.norm, autoattack_version=args.autoattack_version,
         autoattack_attacks=args.autoattack_attacks,
         batch_size=args.batch_size, device=args.device, seed=args.seed, progress=not args.no_progress,
-        split=args.split, corruption_images=args.corruption_images,
+        split=args.split, corruption_images=args.corruption_images, threat_model=args.threat_model,
+        shifts=dict(args.shift),
     )
     print(results_markdown(results))
-    print(f"written to {out / 'eval.json'} and {out / 'eval.md'}")
+    written = ["eval.json", "eval.md", "eval.html"] + (["robustbench.json"] if args.threat_model else [])
+    print(f"written to {out}: {', '.join(written)}")
     if args.model is None and Path(out).resolve().parent == args.checkpoint.parent.resolve():  # into the run folder
         _refresh_report(args.checkpoint.parent)
     return 0
@@ -224,15 +238,26 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backend(args: argparse.Namespace) -> BackendOptions:
+    """`--backend` and its options, checked before anything is planned or written."""
+    from .analysis.backends import BackendOptions
+
+    return BackendOptions(
+        name=args.backend, jobs=args.jobs, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+        max_retries=args.max_retries, ray_address=args.ray_address, slurm_partition=args.slurm_partition,
+        slurm_time=args.slurm_time, slurm_flags=tuple(args.slurm_flag)).check()
+
+
 def _sweep(args: argparse.Namespace) -> int:
+    backend = _backend(args)
     if args.study is not None or args.variant:
-        return _study(args)
+        return _study(args, backend)
     if args.param is None or not args.values:
         raise ConfigError("ews sweep needs --param and --values, or a study (--study FILE or --variant)")
     from .analysis.sweep import run_sweep
 
     result = run_sweep(args.config, overrides=args.set, param=args.param, values=args.values, out=args.out,
-                       jobs=args.jobs)
+                       backend=backend)
     print(f"{args.param:>12} {'clean error':>12} {'train s':>9}")
     for point in result["points"]:
         print(f"{point['text']:>12} {point['clean_error']:12.2f} {point['train_seconds']:9.1f}")
@@ -240,7 +265,7 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study(args: argparse.Namespace) -> int:
+def _study(args: argparse.Namespace, backend: BackendOptions) -> int:
     from .analysis.report import to_markdown
     from .analysis.study import build_spec, run_study
     from .analysis.study.report import study_blocks
@@ -254,7 +279,7 @@ def _study(args: argparse.Namespace) -> int:
     if args.reference is not None:
         data["reference"] = args.reference
     spec = build_spec(data, seeds=args.seeds)
-    results = run_study(args.config, spec, overrides=args.set, out=args.out, jobs=args.jobs)
+    results = run_study(args.config, spec, overrides=args.set, out=args.out, backend=backend)
     print(to_markdown(study_blocks(results)[:3]))
     print(f"study.json, study.md, study.html and study.png in {args.out}")
     return 0
@@ -389,8 +414,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--alexnet-fr", type=Path, metavar="FILE",
                             help="JSON/YAML of AlexNet's flip probability per perturbation (for mFR)")
     evaluation.add_argument("--attacks", type=_name_list, default=[], help="comma list of pgd20, autoattack")
-    evaluation.add_argument("--n-examples", type=int, default=1000,
-                            help="test images attacked (the first N); attack time grows linearly with it")
+    evaluation.add_argument("--n-examples", type=int,
+                            help="images attacked: the first N of the split (default: all of them, RobustBench's "
+                                 "convention); attack time grows linearly with it")
+    evaluation.add_argument("--threat-model", choices=("linf", "l2", "corruptions"),
+                            help="a named setting with the field's radius (CIFAR: L-inf 8/255, L2 0.5; ImageNet-sized: "
+                                 "L-inf 4/255): standard AutoAttack, or the dataset's -C set for corruptions; "
+                                 "also writes robustbench.json")
+    evaluation.add_argument("--shift", action="append", default=[], metavar="NAME=PATH", type=_shift,
+                            help="a distribution-shift set to score, repeatable: cifar10.1, cifar10.2, imagenet-r, "
+                                 "imagenet-a, imagenet-sketch, imagenet-v2 or imagenet-3dcc, each in its published "
+                                 "layout")
     evaluation.add_argument("--split", choices=("test", "val"), default="test",
                             help="score the test split, or the validation split held out of training (data.val_images)")
     evaluation.add_argument("--eps", type=_fraction, help="attack radius, e.g. 8/255 (default: the run's)")
@@ -458,9 +492,30 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add a study variant from the command line (repeatable)")
     sweep.add_argument("--reference", help="study variant that differences are paired with")
     sweep.add_argument("--seeds", type=_int_list, help="study seeds, e.g. 1-5 or 1,2,3 (replaces the file's)")
-    sweep.add_argument("--jobs", type=int, default=1, help="worker processes, each with its share of CPU threads "
-                                                           "(or one CUDA device each)")
     sweep.add_argument("--out", type=Path, required=True, help="sweep or study folder: one run folder per run")
+    where = sweep.add_argument_group(
+        "where the runs train", "local (default): this machine; ray: one Ray task per run; slurm: one SLURM job\n"
+        "per run (submitit). Every backend gives a run --cpus-per-run threads, so a study's\n"
+        "numbers are the same on each.")
+    where.add_argument("--backend", choices=("local", "ray", "slurm"), default="local",
+                       help="local, ray (pip install 'ews-robust[ray]') or slurm (pip install 'ews-robust[slurm]')")
+    where.add_argument("--jobs", type=int, metavar="N", help="local: worker processes, each with --cpus-per-run threads and, "
+                                                "on a GPU machine, its own device (default 1)")
+    where.add_argument("--cpus-per-run", type=int, metavar="N",
+                       help="threads of each run, and the CPUs it asks a cluster for (default 1 on every backend: "
+                            "a run's numbers depend on its thread count)")
+    where.add_argument("--gpus-per-run", type=int, metavar="N", help="ray, slurm: GPUs each run asks for (default 0)")
+    where.add_argument("--max-retries", type=int, metavar="N",
+                       help="ray, slurm: restarts of a run whose worker or job died; it resumes from its checkpoint "
+                            "(default 3)")
+    where.add_argument("--ray-address", metavar="HOST:PORT",
+                       help="ray: the cluster's head (or auto); default: start Ray on this machine")
+    where.add_argument("--slurm-partition", metavar="NAME", help="slurm: the partition the jobs go to")
+    where.add_argument("--slurm-time", metavar="TIME",
+                       help="slurm: each job's time limit, e.g. 4:00:00 or 1-00:00:00; a job that reaches it is "
+                            "requeued and resumes (default 4:00:00)")
+    where.add_argument("--slurm-flag", action="append", default=[], metavar="KEY=VALUE",
+                       help="slurm: a further sbatch option, repeatable, e.g. account=proj or constraint=a100")
     sweep.set_defaults(func=_sweep)
 
     report = commands.add_parser(
@@ -502,6 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"ews: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except RunsFailed as err:
+        print(f"ews: {err}", file=sys.stderr)
+        return 1
     except TrainingInterrupted as err:
         print(f"ews: {err}", file=sys.stderr)
         return err.exit_code

@@ -17,7 +17,7 @@ from .analysis.analyze import AnalysisSettings, run_analysis
 from .analysis.report import write_comparison_report, write_run_report
 from .config import Config, dump_config, load_config
 from .corruptions import names
-from .evaluate import generated_c_set, run_evaluation
+from .evaluation import generated_c_set, run_evaluation
 from .runs.checkpoint import atomic_write_text
 from .runs.run_dir import RunDir
 from .training.trainer import Trainer

@@ -1,4 +1,4 @@
-"""Errors a user can act on: the CLI prints them as one line and exits with code 2."""
+"""Errors a user can act on: the CLI prints a `UserError` as one line and exits with code 2, `RunsFailed` with 1."""
 
 from __future__ import annotations
 
@@ -33,3 +33,11 @@ class WriteError(UserError):
 
 class DivergenceError(UserError):
     """Training produced a non-finite loss; the last checkpoint, written before it, is kept."""
+
+
+class RunsFailed(Exception):
+    """Runs of a sweep or study that failed while the others finished (exit code 1, not a bad input).
+
+    The message has one line per failed run with its log; the same command again retries
+    only the runs that did not finish.
+    """

@@ -14,7 +14,7 @@ from ews.analysis.scoring import quantiles
 from ews.cli import main
 from ews.corruptions import names
 from ews.errors import ConfigError
-from ews.evaluate import load_trained
+from ews.evaluation import load_trained
 from ews.subnets import READINGS, SubnetSpace, use_subnet
 
 SMALL = AnalysisSettings(subnets=6, images=20, block_subnets=3, batch_size=32)

@@ -12,7 +12,7 @@ import pytest
 
 from ews.analysis.report import to_html, to_markdown, write_comparison_report, write_run_report
 from ews.cli import main
-from ews.evaluate import write_results
+from ews.evaluation import write_results
 
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(name)), None)

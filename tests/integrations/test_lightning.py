@@ -17,9 +17,9 @@ from ..conftest import tiny_model
 
 
 class Classifier(pl.LightningModule):
-    def __init__(self) -> None:
+    def __init__(self, name: str = "resnet20") -> None:
         super().__init__()
-        self.model = tiny_model("resnet20")
+        self.model = tiny_model(name)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -92,3 +92,14 @@ def test_a_missing_network_attribute_is_refused_in_one_line() -> None:
     callback = EWSCallback(model_attr="net")
     with pytest.raises(ConfigError, match="Classifier has no such attribute"):
         callback.setup(pl.Trainer(logger=False), Classifier(), "fit")
+
+
+@pytest.mark.parametrize("name", ["vit_cifar", "convnext_cifar"])
+def test_the_callback_searches_and_enhances_transformer_and_convnext_subnets(name: str) -> None:
+    module, callback = Classifier(name), EWSCallback(search_data=_loader(16, seed=1), K=1, seed=3)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, callbacks=[callback])
+    trainer.fit(module, _loader(24, seed=0))
+    assert callback.ews.sampler.steps > 0 and trainer.callback_metrics["subnet_loss"] > 0
+    assert any(not torch.equal(before[k], v) for k, v in module.state_dict().items())

@@ -13,7 +13,7 @@ from ews import __version__
 from ews.runs.checkpoint import load_checkpoint
 from ews.cli import main
 from ews.errors import CheckpointError
-from ews.evaluate import load_trained
+from ews.evaluation import load_trained
 from ews.training.export import load_exported, read_exported
 
 TINY = ["data.limit=120", "train.epochs=1", "log.progress=false", "model.options.width=4", "train.batch_size=32"]

@@ -55,15 +55,16 @@ def test_a_resume_adds_its_own_record(run: Path, tmp_path: Path) -> None:
 def test_a_generated_corruption_set_lands_under_eval_out_not_beside_the_checkpoint(
     run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ews.evaluate
+    from ews.errors import DataError
+    from ews.evaluation import corruption_sets
 
     folders: list[Path] = []
 
-    def fake_generation(dataset, config, folder, **kwargs):
+    def fake_generation(images, folder, **kwargs):
         folders.append(folder)
-        raise ews.evaluate.DataError("stop here")  # nothing generated: only where it would go matters
+        raise DataError("stop here")  # nothing generated: only where it would go matters
 
-    monkeypatch.setattr(ews.evaluate, "generated_c_set", fake_generation)
+    monkeypatch.setattr(corruption_sets, "corrupted_split", fake_generation)
     out = tmp_path / "eval"
     assert main(["eval", "--checkpoint", str(run / "checkpoint.pt"), "--corruptions", "digits-c", "--out", str(out)]) == 2
     assert folders == [out / "digits-c"]

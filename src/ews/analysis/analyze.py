@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import ConfigError, DataError
-from ..evaluate import TrainedModel, corruption_layout, load_trained, resolve_corruptions
+from ..evaluation import TrainedModel, corruption_layout, load_trained, resolve_corruptions
 from ..runs.checkpoint import atomic_write_text
 from ..subnets import Reading, SubnetSpace, reading_of
 from ..subnets.space import check_rho

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from ..errors import UserError
-from ..evaluate import evaluation_blocks
+from ..evaluation import evaluation_blocks
 from ..runs.checkpoint import atomic_write_text
 from ..runs.documents import Block, Code, Heading, Image, Paragraph, Table, fmt, to_html, to_markdown
 from ..runs.run_dir import RunDir

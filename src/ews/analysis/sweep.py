@@ -2,11 +2,11 @@
 
 Each value trains into `OUT/<param>=<value>/`, an ordinary run folder: a finished
 point is skipped, a started one resumed, so an interrupted sweep continues where it
-stopped; `--jobs J` trains J points at once. The engine is the one studies use
-(`analysis.study.runner`). Every value is checked (a full config is built for it) and every existing
-point folder matched against its config before the first epoch runs. Writes
-`sweep.json`, `sweep.md` and `sweep.png` (clean error and training time against the
-parameter).
+stopped; `--jobs J` trains J points at once, `--backend ray|slurm` on a cluster. The
+engine is the one studies use (`analysis.study.runner`). Every value is checked (a full
+config is built for it) and every existing point folder matched against its config
+before the first epoch runs. Writes `sweep.json`, `sweep.md` and `sweep.png` (clean
+error and training time against the parameter).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..runs.checkpoint import atomic_write_text
 from ..runs.run_dir import RunDir
 from . import figures
+from .backends import BackendOptions, backend_options, open_backend
 from .study.runner import PlannedRun, run_all, train
 
 
@@ -92,12 +93,16 @@ def plan_sweep(config_path: str | Path | None, *, overrides: Sequence[str], para
 
 
 def run_sweep(config_path: str | Path | None, *, overrides: Sequence[str] = (), param: str, values: Sequence[str],
-              out: str | Path, jobs: int = 1) -> dict[str, Any]:
-    """Train every point not yet finished (in `jobs` processes), then write `sweep.json`, `sweep.md`, `sweep.png`."""
+              out: str | Path, jobs: int = 1, backend: BackendOptions | None = None) -> dict[str, Any]:
+    """Train every point not yet finished, then write `sweep.json`, `sweep.md`, `sweep.png`.
+
+    The points train on `backend` (default: this machine, in `jobs` processes).
+    """
     points = plan_sweep(config_path, overrides=overrides, param=param, values=values, out=out)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    reports = run_all([p.planned for p in points], train, jobs=jobs)
+    with open_backend(backend_options(backend, jobs), out=out) as where:
+        out.mkdir(parents=True, exist_ok=True)
+        reports = run_all([p.planned for p in points], train, backend=where)
     rows = [{"text": point.text, "value": point.value, "run": str(point.run.root),
              "clean_error": report["clean_error"], "train_seconds": report["train_seconds"]}
             for point, report in zip(points, reports, strict=True)]

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..data.arrays import open_npy
 from ..errors import DataError
 from . import names
 from .metrics import report_order
@@ -30,15 +31,6 @@ class CifarC:
     files: dict[str, Path]
     labels: np.ndarray  # (5 * N,) int64
     per_severity: int  # N
-
-
-def open_npy(path: Path) -> np.ndarray:
-    """The array in `path`, memory-mapped; a truncated or non-.npy file is a one-line `DataError`."""
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{path} is not a readable .npy file (truncated or corrupt?): {reason}") from None
 
 
 def _check_images(path: Path, images: np.ndarray) -> None:

@@ -18,11 +18,11 @@ from . import names
 SeverityErrors = Mapping[str, Sequence[float]]  # corruption -> error (%) per severity
 
 
-def report_order(corruptions: Iterable[str]) -> list[str]:
-    """The benchmark's 15, then the 4 extra, in the benchmark's order; any other name after, sorted."""
+def report_order(corruptions: Iterable[str], *, known: Sequence[str] = names.ALL) -> list[str]:
+    """The benchmark's names in its order (ImageNet-C's 15, then the 4 extra, by default); any other after, sorted."""
     given = set(corruptions)
-    known = [name for name in names.ALL if name in given]
-    return known + sorted(given - set(names.ALL))
+    ordered = [name for name in known if name in given]
+    return ordered + sorted(given - set(known))
 
 
 def mean_error(errors: SeverityErrors, corruptions: Sequence[str]) -> float | None:

@@ -1,12 +1,14 @@
-"""The corruption benchmarks' fixed names and normalisers (Hendrycks & Dietterich 2019).
+"""The corruption benchmarks' fixed names and normalisers (Hendrycks & Dietterich 2019; Kar et al. 2022).
 
 One place for the lists every part of `ews` agrees on: which 15 corruptions make the
-benchmark score, which 4 are held out, and AlexNet's errors that normalise ImageNet-C.
+benchmark score, which 4 are held out, AlexNet's errors that normalise ImageNet-C, and
+ImageNet-3DCC's 12 corruptions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +34,28 @@ ALEXNET_ERRORS: dict[str, float] = {
     "speckle_noise": 0.845388, "gaussian_blur": 0.787108, "spatter": 0.717512, "saturate": 0.658248,
 }
 ALEXNET_CLEAN_ERROR = 0.4348
+
+# ImageNet-3DCC's 12 corruptions (Kar et al. 2022, "3D Common Corruptions and Data Augmentation"),
+# in the order its authors' benchmark code lists them, each at severities 1-5 in ImageNet-C's
+# folder layout. `ews` holds no AlexNet normalisers for them, so they are scored by mean
+# error, without an mCE.
+IMAGENET_3DCC: tuple[str, ...] = (
+    "near_focus", "far_focus", "fog_3d", "flash", "color_quant", "low_light",
+    "xy_motion_blur", "z_motion_blur", "iso_noise", "bit_error", "h265_abr", "h265_crf",
+)
+
+
+class FolderBenchmark(NamedTuple):
+    """A benchmark released as `ROOT/CORRUPTION/SEVERITY/WNID/*.JPEG` folders."""
+
+    title: str  # its name in messages and reports
+    corruptions: tuple[str, ...]  # its corruptions, in report order
+
+
+FOLDER_BENCHMARKS: dict[str, FolderBenchmark] = {
+    "imagenet-c": FolderBenchmark("ImageNet-C", ALL),
+    "imagenet-3dcc": FolderBenchmark("ImageNet-3DCC", IMAGENET_3DCC),
+}
 
 # ImageNet-P's 10 perturbations (noise sequences compare every frame with the first,
 # the others frames `difficulty` apart: `imagenet_p.is_noise`).

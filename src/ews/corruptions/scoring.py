@@ -68,20 +68,22 @@ def _emit(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _summary(errors: Errors, severities: Sequence[int], *, scores: str) -> dict[str, Any]:
+def _summary(errors: Errors, severities: Sequence[int], *, scores: str,
+             benchmark: Sequence[str] = names.BENCHMARK) -> dict[str, Any]:
     """Per-corruption errors plus the benchmark means; a partial set gets no mean, and a warning says why."""
     per = {name: list(by_severity.values()) for name, by_severity in errors.items()}
     messages = []
-    missing = [name for name in names.BENCHMARK if name not in errors]
+    missing = [name for name in benchmark if name not in errors]
     if missing:
-        messages.append(f"{scores} not reported: {len(missing)} of the 15 benchmark corruptions are missing "
-                        f"({', '.join(missing)})")
-    extra_missing = [name for name in names.EXTRA if name not in errors]
-    if 0 < len(extra_missing) < len(names.EXTRA):
+        messages.append(f"{scores} not reported: {len(missing)} of the {len(benchmark)} benchmark corruptions are "
+                        f"missing ({', '.join(missing)})")
+    extra = names.EXTRA if benchmark == names.BENCHMARK else ()
+    extra_missing = [name for name in extra if name not in errors]
+    if 0 < len(extra_missing) < len(extra):
         messages.append(f"extra_corruption_error not reported: missing {', '.join(extra_missing)}")
     return {
-        "corruption_error": metrics.mean_error(per, names.BENCHMARK),
-        "extra_corruption_error": metrics.mean_error(per, names.EXTRA),
+        "corruption_error": metrics.mean_error(per, benchmark),
+        "extra_corruption_error": metrics.mean_error(per, extra) if extra else None,
         "corruptions": errors,
         "severities": list(severities),
         "warnings": messages,
@@ -144,6 +146,7 @@ def imagenet_c_errors(
     transform: Transform | None = None,
     classes: Sequence[str] | None = None,
     num_workers: int | None = None,
+    benchmark: str = "imagenet-c",
 ) -> dict[str, Any]:
     """Top-1 error (%) per corruption and severity of an ImageNet-C root, with mCE and relative mCE.
 
@@ -155,11 +158,13 @@ def imagenet_c_errors(
     benchmark corruptions at all 5 severities, since AlexNet's normalisers average
     severities 1-5; otherwise they are None and a warning says why. `ce`/`relative_ce`
     hold the per-corruption terms for every corruption with an AlexNet normaliser.
+    `benchmark="imagenet-3dcc"` reads ImageNet-3DCC (the same layout, its 12 corruptions) and
+    reports their mean error only: it has no AlexNet normalisers.
     """
     severities = names.check_severities(severities)
     if clean_error is not None and not 0 <= clean_error <= 100:
         raise ConfigError(f"clean_error is a percentage in [0, 100], got {clean_error}")
-    data = read_imagenet_c(root, severities=severities, classes=classes)
+    data = read_imagenet_c(root, severities=severities, classes=classes, benchmark=benchmark)
     device = module_device(model, device)
     transform = default_transform() if transform is None else transform
     workers = _workers(num_workers)
@@ -180,6 +185,8 @@ def imagenet_c_errors(
                 wrong += (predict(model, x, device=device) != y.to(device, non_blocking=True)).sum()
                 bar.update(len(y))
             errors[name][str(severity)] = 100.0 * wrong.item() / len(images)
+    if benchmark == "imagenet-3dcc":
+        return _emit(_summary(errors, severities, scores="the 3DCC mean error", benchmark=names.IMAGENET_3DCC))
     return _emit(_imagenet_c_scores(errors, severities, clean_error=clean_error))
 
 

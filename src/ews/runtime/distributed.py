@@ -1,22 +1,26 @@
 """torchrun / DistributedDataParallel support: process group, rank facts and reductions.
 
-`ews train` under `torchrun --nproc_per_node N` (or `ews train --nproc N`) joins the
-process group torchrun describes in its environment (`RANK`, `WORLD_SIZE`,
-`LOCAL_RANK`): NCCL on CUDA, gloo on the CPU. Every helper here is a no-op in a plain
-single process, so the training code calls them unconditionally.
+`ews train` under `torchrun --nproc_per_node N` (or `ews train --nproc N`), on one node
+or several (`--nnodes`), joins the process group torchrun describes in its environment
+(`RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`): NCCL on CUDA, gloo on
+the CPU. Every helper here is a no-op in a plain single process, so the training code
+calls them unconditionally.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+
+RENDEZVOUS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets per process
 
 
 def launched_by_torchrun() -> bool:
@@ -50,6 +54,40 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", 0))
 
 
+@dataclass(frozen=True)
+class Rendezvous:
+    """This process's place in a torchrun job, as torchrun's environment describes it."""
+
+    backend: str  # nccl on CUDA, gloo on the CPU
+    rank: int  # global: 0 .. world_size - 1, over every node
+    world_size: int  # processes over every node (--nnodes x --nproc-per-node)
+    device: torch.device  # cuda:LOCAL_RANK on CUDA: the local rank is this node's GPU index
+
+
+def rendezvous(device: torch.device, env: Mapping[str, str] = os.environ) -> Rendezvous:
+    """What `init` joins, read from torchrun's variables; ConfigError naming any that is missing or malformed.
+
+    On several nodes (`torchrun --nnodes N --rdzv-backend c10d`) torchrun sets these per
+    process after its rendezvous: RANK and WORLD_SIZE across nodes, LOCAL_RANK on this node,
+    and MASTER_ADDR/MASTER_PORT of the store it chose, which `init_method="env://"` joins.
+    """
+    missing = [name for name in RENDEZVOUS if not env.get(name)]
+    if missing:
+        raise ConfigError(f"the torchrun environment lacks {', '.join(missing)}: start ews train under torchrun, "
+                          f"which sets {', '.join(RENDEZVOUS)}")
+    numbers = {}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"):
+        if not env[name].isdigit():
+            raise ConfigError(f"{name} must be a non-negative integer, got {env[name]!r}")
+        numbers[name] = int(env[name])
+    if not numbers["RANK"] < numbers["WORLD_SIZE"]:
+        raise ConfigError(f"RANK {numbers['RANK']} must be below WORLD_SIZE {numbers['WORLD_SIZE']}")
+    if device.type == "cuda":
+        device = torch.device("cuda", numbers["LOCAL_RANK"])
+    return Rendezvous(backend="nccl" if device.type == "cuda" else "gloo", rank=numbers["RANK"],
+                      world_size=numbers["WORLD_SIZE"], device=device)
+
+
 def init(device: torch.device) -> torch.device:
     """Join torchrun's process group (once); returns this rank's device.
 
@@ -57,12 +95,12 @@ def init(device: torch.device) -> torch.device:
     """
     if not launched_by_torchrun() or active():
         return device
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank())
-        torch.cuda.set_device(device)
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend=backend, timeout=timedelta(minutes=30))
-    return device
+    group = rendezvous(device)
+    if group.device.type == "cuda":
+        torch.cuda.set_device(group.device)
+    dist.init_process_group(backend=group.backend, init_method="env://", rank=group.rank,
+                            world_size=group.world_size, timeout=timedelta(minutes=30))
+    return group.device
 
 
 def shutdown() -> None:

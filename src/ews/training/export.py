@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..config import Config, load_config
 from ..data import DatasetInfo, load
 from ..errors import CheckpointError, RunFolderError

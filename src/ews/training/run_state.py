@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import __version__
+from .._version import __version__
 from ..config import Config
 from ..data import DatasetInfo
 from ..errors import CheckpointError

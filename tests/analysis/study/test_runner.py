@@ -1,4 +1,4 @@
-"""The run engine of sweeps and studies: results paired with their runs, bad --jobs refused, orphaned workers stop."""
+"""The run engine of sweeps and studies: results paired with their runs, one thread count, orphaned workers stop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
+from ews.analysis.backends.options import DEFAULT_THREADS
 from ews.analysis.study import runner
 from ews.config import Config
 from ews.errors import ConfigError
@@ -20,19 +22,26 @@ from ews.runs.run_dir import RunDir
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
 def test_bad_jobs_are_refused(jobs) -> None:
     with pytest.raises(ConfigError, match="--jobs must be an integer >= 1"):
-        runner.check_jobs(jobs)
+        runner.run_all([], jobs=jobs)
 
 
 def _nothing_for_a(item: runner.PlannedRun) -> dict[str, Any] | None:
     """A work (module-level, so spawned workers can unpickle it) with no result for run `a`."""
-    return None if item.name == "a" else {"name": item.name}
+    return None if item.name == "a" else {"name": item.name, "threads": torch.get_num_threads()}
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_each_result_stays_at_its_runs_position(tmp_path: Path, jobs: int) -> None:
-    """Sweeps and studies zip results with their runs: a missing result must not shift the others."""
+def test_each_result_stays_at_its_runs_position_and_has_the_default_threads(tmp_path: Path, jobs: int) -> None:
+    """Sweeps and studies zip results with their runs: a missing result must not shift the others.
+
+    Every run has DEFAULT_THREADS threads, in this process or in a worker, whatever `jobs`:
+    its numbers depend on them. The caller's own thread count comes back afterwards.
+    """
+    before = torch.get_num_threads()
     items = [runner.PlannedRun(name, Config(), RunDir(tmp_path / name)) for name in "abc"]
-    assert runner.run_all(items, _nothing_for_a, jobs=jobs) == [None, {"name": "b"}, {"name": "c"}]
+    assert runner.run_all(items, _nothing_for_a, jobs=jobs) == [
+        None, {"name": "b", "threads": DEFAULT_THREADS}, {"name": "c", "threads": DEFAULT_THREADS}]
+    assert torch.get_num_threads() == before
 
 
 def _gone(pid: int) -> bool:
@@ -46,7 +55,7 @@ def _gone(pid: int) -> bool:
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc (Linux)")
 def test_a_worker_stops_mid_run_when_its_sweep_is_killed() -> None:
     """A worker busy in a long run exits soon after its parent dies (here: a shell that exits)."""
-    busy = "import sys, time; from ews.analysis.study.runner import watch_parent; watch_parent(int(sys.argv[1]), 0.05); time.sleep(120)"
+    busy = "import sys, time; from ews.analysis.backends.local import watch_parent; watch_parent(int(sys.argv[1]), 0.05); time.sleep(120)"
     command = f'"{sys.executable}" -c "{busy}" $$ >/dev/null 2>&1 & echo $!'
     shell = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
     worker = int(shell.stdout.split()[-1])

@@ -22,6 +22,7 @@ from ...config import Config, load_config
 from ...errors import ConfigError, RunFolderError
 from ...runs.checkpoint import atomic_write_text
 from ...runs.run_dir import RunDir
+from ..backends import BackendOptions, backend_options, open_backend
 from .report import STUDY_JSON, write_study_report
 from .results import study_results
 from .runner import PlannedRun, run_all
@@ -80,7 +81,7 @@ def plan_study(config_path: str | Path | None, spec: StudySpec, *, overrides: Se
 def shared_corruption_sets(spec: StudySpec, config: Config, out: Path) -> dict[str, str]:
     """The -C set of each evaluated split: a given folder, or generated once under `out/corruptions`."""
     from ...corruptions import names
-    from ...evaluate import resolve_corruptions
+    from ...evaluation import resolve_corruptions
 
     e = spec.evaluate
     if e.corruptions is None:
@@ -92,17 +93,22 @@ def shared_corruption_sets(spec: StudySpec, config: Config, out: Path) -> dict[s
 
 
 def run_study(config_path: str | Path | None, spec: StudySpec, *, overrides: Sequence[str] = (),
-              out: str | Path, jobs: int = 1) -> dict[str, Any]:
-    """Train and score every run not done yet, then write `study.json`, `study.md`, `study.html`, `study.png`."""
+              out: str | Path, jobs: int = 1, backend: BackendOptions | None = None) -> dict[str, Any]:
+    """Train and score every run not done yet, then write `study.json`, `study.md`, `study.html`, `study.png`.
+
+    The runs train on `backend` (default: this machine, in `jobs` processes); the -C sets
+    are generated here, once, into the study folder every backend's runs read.
+    """
     start = time.perf_counter()
     items = plan_study(config_path, spec, overrides=overrides, out=out)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / STUDY_YAML, yaml.safe_dump(spec.to_dict(), sort_keys=False))
-    corruption_sets = shared_corruption_sets(spec, items[0].config, out)
-    work = functools.partial(train_and_score, evaluate=spec.evaluate, analysis=spec.analysis,
-                             corruption_sets=corruption_sets)
-    scored = run_all(items, work, jobs=jobs)
+    with open_backend(backend_options(backend, jobs), out=out) as where:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / STUDY_YAML, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        corruption_sets = shared_corruption_sets(spec, items[0].config, out)
+        work = functools.partial(train_and_score, evaluate=spec.evaluate, analysis=spec.analysis,
+                                 corruption_sets=corruption_sets)
+        scored = run_all(items, work, backend=where)
     runs: dict[str, dict[int, dict[str, Any]]] = {variant: {} for variant in spec.variants}
     for item, result in zip(items, scored, strict=True):
         runs[item.name.split("/")[0]][item.config.seed] = result

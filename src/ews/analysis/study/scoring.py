@@ -31,7 +31,7 @@ def subnet_metric(kind: str, rho: float) -> str:
 
 
 def _evaluate(item: PlannedRun, spec: EvaluationSpec, corruption_sets: Mapping[str, str]) -> dict[str, float]:
-    from ...evaluate import run_evaluation
+    from ...evaluation import run_evaluation
 
     metrics = {}
     for split in spec.splits:

@@ -14,7 +14,7 @@ from ews.config import load_config
 from ews.corruptions.generate import dataset_to_uint8, write_corrupted_set
 from ews.data import load
 from ews.errors import ConfigError, DataError, UserError
-from ews.evaluate import corruption_layout, load_trained, resolve_corruptions, run_evaluation
+from ews.evaluation import corruption_layout, load_trained, resolve_corruptions, run_evaluation
 from ews.runs.run_dir import RunDir
 from ews.training.trainer import Trainer
 
@@ -109,3 +109,64 @@ def test_bad_input_is_refused_before_anything_is_written(
     with pytest.raises(error, match=match):
         run_evaluation(run[0], out=tmp_path / "out", progress=False, **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+CONSTANT_NET = """
+import torch
+
+
+class Constant(torch.nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.arange(num_classes, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), -1) + 0 * x.mean()
+
+
+def build(num_classes):
+    return Constant(num_classes)
+"""
+
+
+def test_a_threat_model_writes_a_robustbench_entry_and_one_report(tmp_path: Path, monkeypatch) -> None:
+    from ews.cli import main
+
+    from ..data.fake_shifts import write_cifar10_1
+
+    (tmp_path / "constant_net.py").write_text(CONSTANT_NET)  # always class 9: AutoAttack has little to do
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from constant_net import build  # noqa: E402
+
+    torch.save(build(10).state_dict(), tmp_path / "w.pt")
+    _, labels = write_cifar10_1(tmp_path / "c101", "v6", 12)
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", "constant_net:build", "--weights", str(tmp_path / "w.pt"), "--normalize", "none",
+                 "--dataset", "digits", "--set", "data.limit=30", "--threat-model", "linf", "--n-examples", "10",
+                 "--shift", f"cifar10.1={tmp_path / 'c101'}", "--out", str(out), "--no-progress"]) == 0
+    entry = json.loads((out / "robustbench.json").read_text())
+    results = json.loads((out / "eval.json").read_text())
+    assert entry["threat_model"] == "Linf" and entry["eps"] == "8/255" and entry["dataset"] == "digits"
+    assert entry["clean_acc"] == "10.00" and entry["architecture"] == "constant_net:build"
+    assert entry["n_examples"] == 10 and entry["autoattack_acc"] == f"{100 - results['autoattack_error']:.2f}"
+    assert results["settings"]["threat_model"] == "linf" and results["shifts"]["cifar10.1-v6"]["error"] == \
+        pytest.approx(100 * (labels != 9).mean())
+    report = (out / "eval.md").read_text()
+    for row in ("| clean |", "AutoAttack standard L-inf eps 8/255", "| cifar10.1-v6 |", "Recht"):
+        assert row in report
+    assert "<table>" in (out / "eval.html").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--threat-model", "linf", "--eps", "4/255"], "does not match --threat-model linf"),
+    (["--threat-model", "corruptions", "--norm", "l2"], "takes no --eps or --norm"),
+    (["--shift", "imagenet-q=/tmp"], "unknown shift set 'imagenet-q'"),
+])
+def test_bad_evaluation_arguments_exit_2_and_write_nothing(run: tuple[Path, dict], tmp_path: Path, args, message,
+                                                           capsys) -> None:
+    from ews.cli import main
+
+    checkpoint, _ = run
+    assert main(["eval", "--checkpoint", str(checkpoint), *args, "--out", str(tmp_path / "e"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and not (tmp_path / "e").exists()

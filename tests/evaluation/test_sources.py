@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from ews.cli import main
 from ews.errors import CheckpointError, ConfigError, UserError
-from ews.evaluate import ExternalModel, load_external
+from ews.evaluation import ExternalModel, load_external
 
 DIGITS = ["--dataset", "digits", "--set", "data.limit=40", "--no-progress", "--device", "cpu"]
 

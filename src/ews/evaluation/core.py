@@ -1,0 +1,323 @@
+"""`ews.evaluate`: clean, corruption, distribution-shift and adversarial error of any `nn.Module`.
+
+The core knows nothing of run folders or configs: it takes a model that maps [0, 1] images
+to logits (or the normalisation it needs), the images of a split, and what to measure.
+Loading a checkpoint or a `--model` string is one step in front of it (`sources`), and
+writing `eval.json` one step behind it (`files`). Every argument is checked, and the model
+is run on one image, before the first image is scored.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
+from ..corruptions import names
+from ..data import load
+from ..data.subsets import take_images
+from ..errors import ConfigError, DataError
+from ..models.external import Normalized, parse_normalization
+from ..runtime import host_memory
+from ..runtime.device import resolve_device
+from .corruption_sets import corruption_layout, resolve_corruption_set
+from .result import EvaluationResult
+from .threat_models import THREAT_MODELS, default_eps, threat_model
+
+Normalization = str | tuple[Sequence[float], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """The images a model is scored on: one split of a dataset, with what the conventions depend on."""
+
+    name: str
+    images: Dataset
+    num_classes: int
+    image_size: int
+    root: str | Path | None = None
+    split: str = "test"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to measure and how; `check()` refuses bad values before any model or image is touched."""
+
+    threat_model: str | None = None
+    corruptions: str | Path | None = None
+    corruption_names: Sequence[str] = names.ALL
+    corruption_images: int | None = None
+    severities: Sequence[int] = names.SEVERITIES
+    perturbations: str | Path | None = None
+    alexnet_fr: str | Path | None = None
+    attacks: Sequence[str] = ()
+    n_examples: int | None = None
+    eps: float | None = None
+    norm: str | None = None
+    autoattack_version: str = "standard"
+    autoattack_attacks: Sequence[str] | None = None
+    shifts: Mapping[str, str | Path] = field(default_factory=dict)
+    batch_size: int = 256
+    seed: int = 0
+    progress: bool = False
+
+    def check(self) -> None:
+        unknown = [a for a in self.attacks if a not in EVAL_ATTACKS]
+        if unknown:
+            raise ConfigError(f"unknown attack {unknown[0]!r}; allowed: {', '.join(EVAL_ATTACKS)}")
+        if self.threat_model is not None and self.threat_model not in THREAT_MODELS:
+            raise ConfigError(f"--threat-model {self.threat_model!r} is not one of {', '.join(THREAT_MODELS)}")
+        if self.threat_model in ("linf", "l2") and self.autoattack_version != "standard":
+            raise ConfigError(f"--threat-model {self.threat_model} measures standard AutoAttack (RobustBench's); "
+                              f"drop --autoattack-version {self.autoattack_version} or the threat model")
+        names.check_severities(self.severities)
+        for what, value in (("--n-examples", self.n_examples), ("--batch-size", self.batch_size)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{what} must be an integer >= 1, got {value!r}")
+        check_autoattack_choice(version=self.autoattack_version, attacks=self.autoattack_attacks)
+        if self.eps is not None and not self.eps >= 0:
+            raise ConfigError(f"--eps must be >= 0, got {self.eps}")
+        if self.norm is not None and self.norm not in NORMS:
+            raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        _check_shift_names(self.shifts)
+        for label, path in (("--perturbations", self.perturbations), ("--alexnet-fr", self.alexnet_fr)):
+            if path is not None and not Path(path).exists():
+                raise DataError(f"{label} {path} does not exist")
+
+    def under_threat_model(self, data: EvalData) -> Request:
+        """The request with its threat model's attack, norm, radius or corruption set filled in."""
+        if self.threat_model is None:
+            return self
+        chosen = threat_model(self.threat_model, image_size=data.image_size, eps=self.eps, norm=self.norm)
+        if not chosen.adversarial:
+            return replace(self, corruptions=self.corruptions or f"{data.name}-c",
+                           corruption_names=names.BENCHMARK)
+        attacks = tuple(dict.fromkeys((*self.attacks, "autoattack")))
+        return replace(self, attacks=attacks, eps=chosen.eps, norm=chosen.norm)
+
+
+def _check_shift_names(shifts: Mapping[str, str | Path]) -> None:
+    from .shifts import SHIFT_NAMES
+
+    unknown = [name for name in shifts if name not in SHIFT_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown shift set {unknown[0]!r}; allowed: {', '.join(SHIFT_NAMES)}")
+
+
+def evaluation_data(dataset: str | Dataset, *, root: str | Path | None = None, limit: int | None = None,
+                    num_classes: int | None = None, name: str | None = None) -> EvalData:
+    """A dataset's test split by name (`digits`, `cifar10`, ...) or a user's `Dataset` of ([0, 1] image, label)."""
+    if isinstance(dataset, str):
+        images, info = load(dataset, root=root, train=False, limit=limit)
+        return EvalData(dataset, images, info.num_classes, info.image_size, root)
+    if num_classes is None:
+        raise ConfigError("evaluating a Dataset needs num_classes=N (a dataset named by string knows its own)")
+    first = dataset[0][0]
+    return EvalData(name or type(dataset).__name__, dataset, num_classes, int(first.shape[-1]), root)
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: str | Dataset = "cifar10",
+    *,
+    normalize: Normalization | None = None,
+    root: str | Path | None = None,
+    limit: int | None = None,
+    num_classes: int | None = None,
+    device: str | torch.device = "auto",
+    cache: str | Path | None = None,
+    **measure: Any,
+) -> EvaluationResult:
+    """Score `model` the way robustness papers report it; see `Request` for what `measure` may ask.
+
+    `model` maps [0, 1] images to logits, or takes images normalised by `normalize` (a name
+    such as `imagenet` or `cifar10`, `MEAN/STD` text, or a `(mean, std)` pair). `dataset` is
+    a name whose test split is read (`root` for files, `limit` for its first N images,
+    stratified) or a `Dataset` with `num_classes`. `threat_model="linf"|"l2"` runs standard
+    AutoAttack at the field's radius on the whole split (or the first `n_examples` images);
+    `"corruptions"` scores the dataset's -C set. `shifts={"imagenet-r": folder, ...}` scores
+    distribution-shift sets. Generated -C sets and AutoAttack's resume state go into `cache`
+    (default: a temporary folder, removed after). The model is put in eval mode on `device`.
+    """
+    request = Request(**measure)
+    request.check()
+    data = evaluation_data(dataset, root=root, limit=limit, num_classes=num_classes)
+    torch_device = resolve_device(device)
+    net = with_normalization(model, normalize).to(torch_device).eval()
+    if cache is not None:
+        return score(net, data, request, device=torch_device, cache=Path(cache))
+    with tempfile.TemporaryDirectory(prefix="ews-eval-") as scratch:
+        return score(net, data, request, device=torch_device, cache=Path(scratch))
+
+
+def with_normalization(model: nn.Module, normalize: Normalization | None) -> nn.Module:
+    """`model` itself for [0, 1] input, else wrapped with the normalisation its weights expect."""
+    if normalize is None:
+        return model
+    mean, std = parse_normalization(normalize) if isinstance(normalize, str) else normalize
+    return Normalized(model, mean=mean, std=std)
+
+
+def score(model: nn.Module, data: EvalData, request: Request, *, device: torch.device, cache: Path,
+          defaults: Mapping[str, Any] | None = None) -> EvaluationResult:
+    """Every measurement `request` asks for, on `data`; `defaults` gives the attack's eps and norm when unset."""
+    request.check()
+    request = request.under_threat_model(data)
+    request = _with_attack_defaults(request, data, defaults or {})
+    host_memory.retain_for(device.type)
+    _check_model(model, data, device=device)
+    corruption_path = _corruption_set(request, data, cache=cache)
+    shift_sets = _shift_sets(request)  # read and checked before the first image is scored
+    metrics: dict[str, Any] = {"clean_error": clean_error(model, data.images, batch_size=request.batch_size,
+                                                          device=device, progress=request.progress)}
+    common = {"batch_size": request.batch_size, "device": device, "progress": request.progress}
+    if corruption_path is not None:
+        metrics.update(corruption_errors(model, corruption_path, clean_error=metrics["clean_error"],
+                                         severities=request.severities, **common))
+    if request.perturbations is not None:
+        from ..corruptions.scoring import imagenet_p_flip
+
+        metrics.update(imagenet_p_flip(model, Path(request.perturbations), alexnet_fp=request.alexnet_fr, **common))
+    if shift_sets:
+        from .shifts import shift_errors
+
+        metrics["shifts"] = shift_errors(model, shift_sets, severities=request.severities, **common)
+    if request.attacks:
+        _merge_warnings(metrics, attack_errors(model, data, request, cache=cache, device=device))
+    return EvaluationResult(metrics, settings=_settings(request, data))
+
+
+def _with_attack_defaults(request: Request, data: EvalData, defaults: Mapping[str, Any]) -> Request:
+    if not request.attacks:
+        return request
+    norm = request.norm or defaults.get("norm") or "linf"
+    eps = request.eps if request.eps is not None else defaults.get("eps")
+    return replace(request, norm=norm, eps=default_eps(norm, data.image_size) if eps is None else eps)
+
+
+def _check_model(model: nn.Module, data: EvalData, *, device: torch.device) -> None:
+    """One image through the model: its number of outputs and the input range, before any long work."""
+    x, _ = data.images[0]
+    x = torch.as_tensor(x)
+    if x.dtype.is_floating_point and (x.min() < 0 or x.max() > 1):
+        raise DataError(f"{data.name} images range over [{x.min():.3g}, {x.max():.3g}], not [0, 1]; give "
+                        "images in [0, 1] and the model's normalisation as normalize=")
+    with torch.no_grad():
+        shape = tuple(model(_as_input(x.unsqueeze(0), device)).shape)
+    if len(shape) != 2:
+        raise ConfigError(f"the model returns shape {shape} for one image; expected (batch, classes) logits")
+    if shape[1] != data.num_classes:
+        raise ConfigError(f"the model returns {shape[1]} outputs but {data.name} has {data.num_classes} classes")
+
+
+def _as_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = x.to(device)
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+def _corruption_set(request: Request, data: EvalData, *, cache: Path) -> Path | None:
+    if request.corruptions is None:
+        return None
+    path = resolve_corruption_set(request.corruptions, dataset=data.name, root=data.root, images=lambda: data.images,
+                                  cache=cache, seed=request.seed, progress=request.progress, split=data.split,
+                                  corruptions=request.corruption_names, limit=request.corruption_images)
+    if corruption_layout(path) == "cifar":
+        from ..corruptions.cifar_c import read_cifar_c
+
+        read_cifar_c(path)  # every file checked before the first image is scored
+    return path
+
+
+def _shift_sets(request: Request) -> list[Any]:
+    if not request.shifts:
+        return []
+    from .shifts import read_shift_sets
+
+    return read_shift_sets(request.shifts, request.severities)
+
+
+def clean_error(model: nn.Module, images: Dataset, *, batch_size: int, device: torch.device,
+                progress: bool = False) -> float:
+    """Top-1 error (%) on every image of `images`, in eval mode without autograd."""
+    from ..corruptions.scoring import inference, predict
+
+    wrong = seen = 0
+    with inference(model):
+        for x, y in DataLoader(images, batch_size=batch_size):
+            wrong += int((predict(model, x, device=device).cpu() != torch.as_tensor(y)).sum())
+            seen += len(y)
+    return round(100.0 * wrong / max(seen, 1), 4)
+
+
+def corruption_errors(model: nn.Module, path: Path, *, clean_error: float, severities: Sequence[int],
+                      batch_size: int, device: torch.device, progress: bool) -> dict[str, Any]:
+    """Errors on a CIFAR-10-C style set of .npy files, or mCE on an ImageNet-C style folder tree."""
+    from ..corruptions import scoring
+
+    if corruption_layout(path) == "cifar":
+        found = scoring.cifar_c_errors(model, path, severities=severities, batch_size=batch_size, device=device,
+                                       progress=progress)
+    else:
+        found = scoring.imagenet_c_errors(model, path, clean_error=clean_error, severities=severities,
+                                          batch_size=batch_size, device=device, progress=progress)
+    return {**found, "corruption_set": str(path)}
+
+
+def first_images(dataset: Dataset, count: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `count` images (all: None) as one batch: RobustBench's convention for attacked subsets."""
+    count = len(dataset) if count is None else min(count, len(dataset))
+    batches = take_images(DataLoader(dataset, batch_size=min(count, 512)), count)
+    x = torch.cat([x for x, _ in batches])
+    return (x.float().div_(255) if x.dtype == torch.uint8 else x), torch.cat([torch.as_tensor(y) for _, y in batches])
+
+
+def attack_errors(model: nn.Module, data: EvalData, request: Request, *, cache: Path,
+                  device: torch.device) -> dict[str, Any]:
+    """PGD-20 / AutoAttack error on the first `n_examples` images; AutoAttack resumes from `cache/autoattack/`."""
+    from ..attacks import adversarial_errors
+
+    x, y = first_images(data.images, request.n_examples)
+    chosen = "" if request.autoattack_attacks is None else "-" + "+".join(request.autoattack_attacks)
+    state = (cache / "autoattack" / f"{request.autoattack_version}{chosen}-{request.norm}-eps{request.eps:.6g}"
+             f"-n{len(x)}-seed{request.seed}")
+    adv = adversarial_errors(
+        model, x, y, attacks=tuple(request.attacks), eps=request.eps, norm=request.norm,
+        batch_size=request.batch_size, device=device, state_dir=state if "autoattack" in request.attacks else None,
+        seed=request.seed, version=request.autoattack_version, autoattack_attacks=request.autoattack_attacks,
+        progress=request.progress)
+    adv["adv_clean_error"] = adv.pop("clean_error")  # on the attacked images only
+    adv.update(eps=request.eps, norm=request.norm)
+    for message in adv["warnings"]:
+        warnings.warn(message, stacklevel=3)
+    return adv
+
+
+def _merge_warnings(metrics: dict[str, Any], found: dict[str, Any]) -> None:
+    if found.get("warnings"):
+        metrics.setdefault("warnings", []).extend(found["warnings"])
+    metrics.update({key: value for key, value in found.items() if key != "warnings"})
+
+
+def _settings(request: Request, data: EvalData) -> dict[str, Any]:
+    """How the numbers were measured, for the reader of a result (and robustbench.json)."""
+    settings: dict[str, Any] = {"dataset": data.name, "split": data.split, "images": len(data.images),
+                                "threat_model": request.threat_model, "seed": request.seed,
+                                "batch_size": request.batch_size}
+    if request.attacks:
+        settings.update(attacks=list(request.attacks), eps=request.eps, norm=request.norm,
+                        n_examples=min(request.n_examples or len(data.images), len(data.images)),
+                        autoattack_version=request.autoattack_version)
+    if request.corruptions is not None:
+        settings.update(severities=list(request.severities), corruption_images=request.corruption_images)
+    if request.shifts:
+        settings["shifts"] = {name: str(path) for name, path in request.shifts.items()}
+    return settings
+

@@ -1,0 +1,73 @@
+"""Which -C set a model is scored on: a folder as given, a released set by name, or one generated once.
+
+Nothing here knows of runs or configs: the split's images come as a function, called only
+when a set has to be generated (a cached set costs no pass over the data).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from torch.utils.data import Dataset
+
+from ..corruptions import names
+from ..data.splits import stratified_subset
+from ..errors import DataError
+
+# Released -C sets found under the data root by name; other `<dataset>-c` names are generated.
+RELEASED_C = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
+
+
+def corruption_layout(path: Path) -> str:
+    """`cifar` for a folder of `NAME.npy` files, `imagenet` for `CORRUPTION/SEVERITY/CLASS/*` folders."""
+    if not path.is_dir():
+        raise DataError(f"corruption set {path} is not a folder")
+    if any(path.glob("*.npy")):
+        return "cifar"
+    if any(child.is_dir() and child.name.isdigit() for sub in path.iterdir() if sub.is_dir() for child in sub.iterdir()):
+        return "imagenet"
+    raise DataError(
+        f"corruption set {path} has neither NAME.npy files (CIFAR-10-C layout) "
+        f"nor CORRUPTION/SEVERITY/CLASS folders (ImageNet-C layout)"
+    )
+
+
+def corrupted_split(images: Dataset, folder: Path, *, dataset: str, corruptions: Sequence[str] = names.ALL,
+                    seed: int = 0, progress: bool = True, split: str = "test", limit: int | None = None) -> Path:
+    """The -C set of `images`, written into `folder` on first use (default: 19 corruptions x 5 severities).
+
+    `limit` keeps the first N images, stratified, and is recorded in the set's `meta.json`.
+    """
+    from ..corruptions.generate import dataset_to_uint8, write_corrupted_set
+
+    if (folder / "labels.npy").is_file() and all((folder / f"{n}.npy").is_file() for n in corruptions):
+        return folder
+    chosen = stratified_subset(images, limit, what=f"the {dataset} {split} split")
+    pixels, labels = dataset_to_uint8(chosen)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_corrupted_set(pixels, labels, folder, corruptions=corruptions, seed=seed, progress=progress,
+                        meta={"dataset": dataset, "split": split, "limit": limit})
+    return folder
+
+
+def resolve_corruption_set(spec: str | Path, *, dataset: str, root: str | Path | None, images: Callable[[], Dataset],
+                           cache: Path, seed: int = 0, progress: bool = True, split: str = "test",
+                           corruptions: Sequence[str] = names.ALL, limit: int | None = None) -> Path:
+    """A path as given; `cifar10-c`/`cifar100-c` under `root`; `<dataset>-c` generated once into `cache`.
+
+    For the validation split (`split="val"`) only a generated set or a given folder fits.
+    """
+    path = Path(spec)
+    if path.exists():
+        return path
+    if str(spec).lower() != f"{dataset}-c":
+        raise DataError(f"--corruptions {spec!r} is neither an existing folder nor {dataset}-c (this model's dataset)")
+    if dataset in RELEASED_C and split == "test":
+        released = Path(root or ".") / RELEASED_C[dataset]
+        if not released.is_dir():
+            raise DataError(f"--corruptions {spec}: {released} does not exist; download {RELEASED_C[dataset]} there")
+        return released
+    name = f"{dataset}-c" + ("" if split == "test" else f"-{split}") + ("" if limit is None else f"-{limit}")
+    return corrupted_split(images(), cache / name, dataset=dataset, corruptions=corruptions, seed=seed,
+                           progress=progress, split=split, limit=limit)
