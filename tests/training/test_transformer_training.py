@@ -30,3 +30,16 @@ def test_ews_with_adversarial_training_runs_on_transformer_blocks(model: str, mo
     assert math.isfinite(epoch["train_loss"]) and epoch["subnet_loss"] > 0
     assert epoch["search_steps"] > 0 and trainer.sampler.steps > 0  # searched, on PGD images of D_s
     assert 0 <= report["clean_error"] <= 100
+
+
+def test_a_vit_is_built_for_the_datasets_image_size_unless_told_otherwise() -> None:
+    from ews.data import load
+    from ews.training.build import build_model
+
+    _, info = load("digits", train=False, limit=10)
+    tiny = ["model.options.num_layers=1", "model.options.num_heads=1", "model.options.hidden_dim=8",
+            "model.options.mlp_dim=8"]
+    built = build_model(load_config(overrides=["model.name=tv_vit_s_16", *tiny]), info)
+    assert built.net.image_size == 32  # digits are 32x32: 2x2 patches of 16, not torchvision's 224
+    told = build_model(load_config(overrides=["model.name=tv_vit_s_16", *tiny, "model.options.image_size=64"]), info)
+    assert told.net.image_size == 64

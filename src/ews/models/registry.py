@@ -6,6 +6,7 @@ A factory takes `num_classes`, `mean`, `std` and its own keyword-only size argum
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from torch import nn
@@ -27,6 +28,11 @@ def register(fn: ModelFactory) -> ModelFactory:
 def list_models() -> list[str]:
     """Names accepted by `create` (and by the config key `model.name`)."""
     return sorted(_REGISTRY)
+
+
+def takes(name: str, option: str) -> bool:
+    """Whether registered model `name` has the keyword `option` (e.g. `image_size` for the ViTs)."""
+    return name in _REGISTRY and option in inspect.signature(_REGISTRY[name]).parameters
 
 
 def create(name: str, *, num_classes: int, **kwargs: Any) -> nn.Module:

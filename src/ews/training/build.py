@@ -10,14 +10,21 @@ from ..config import Config
 from ..data import DatasetInfo
 from ..data.splits import search_subset
 from ..models import create
+from ..models.registry import takes
 from ..method import EWS
 from ..objectives import Objective
 from ..subnets import SubnetSpace
 
 
 def build_model(config: Config, info: DatasetInfo) -> nn.Module:
-    """The configured model, normalising with the dataset's statistics."""
+    """The configured model, normalising with the dataset's statistics.
+
+    A model built for a fixed input size (a ViT's position embeddings) is built for the
+    dataset's images unless `model.options.image_size` says otherwise.
+    """
     options = dict(config.model.options)
+    if "image_size" not in options and takes(config.model.name, "image_size"):
+        options["image_size"] = info.image_size
     if config.method == "dropout":
         options["drop_rate"] = config.dropout.rate
     return create(config.model.name, num_classes=info.num_classes, mean=info.mean, std=info.std, **options)
