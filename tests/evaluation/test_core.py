@@ -107,6 +107,11 @@ def test_bad_requests_fail_in_one_line_before_the_model_runs(kwargs, error, mess
     assert "\n" not in str(caught.value) and not calls
 
 
+def test_an_unknown_measurement_names_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError, match="no argument 'atacks'; measurements: threat_model, corruptions"):
+        evaluate(Constant(0), _dataset([0, 1]), num_classes=10, atacks=["pgd20"], device="cpu")
+
+
 def test_a_model_with_the_wrong_number_of_classes_is_refused_before_scoring() -> None:
     with pytest.raises(ConfigError, match="returns 5 outputs but TensorDataset has 10 classes"):
         evaluate(Constant(0, classes=5), _dataset([0, 1]), num_classes=10, attacks=["pgd20"], device="cpu")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,10 @@ def evaluate(
     distribution-shift sets. Generated -C sets and AutoAttack's resume state go into `cache`
     (default: a temporary folder, removed after). The model is put in eval mode on `device`.
     """
+    unknown = sorted(set(measure) - {f.name for f in fields(Request)})
+    if unknown:
+        raise ConfigError(f"ews.evaluate has no argument {unknown[0]!r}; measurements: "
+                          f"{', '.join(f.name for f in fields(Request))}")
     request = Request(**measure)
     request.check()
     data = evaluation_data(dataset, root=root, limit=limit, num_classes=num_classes)
