@@ -170,6 +170,7 @@ def imagenet_c_errors(
     workers = _workers(num_workers)
     folders = [(name, severity) for name, by_severity in data.folders.items() for severity in by_severity]
     errors: Errors = {name: {} for name in data.folders}
+    scored = 0
     with inference(model), tqdm(unit="img", desc="ImageNet-C", disable=not progress) as bar:
         for index, (name, severity) in enumerate(folders):
             images = severity_images(data, name, severity, transform=transform)
@@ -185,9 +186,12 @@ def imagenet_c_errors(
                 wrong += (predict(model, x, device=device) != y.to(device, non_blocking=True)).sum()
                 bar.update(len(y))
             errors[name][str(severity)] = 100.0 * wrong.item() / len(images)
+            scored += len(images)
     if benchmark == "imagenet-3dcc":
-        return _emit(_summary(errors, severities, scores="the 3DCC mean error", benchmark=names.IMAGENET_3DCC))
-    return _emit(_imagenet_c_scores(errors, severities, clean_error=clean_error))
+        result = _summary(errors, severities, scores="the 3DCC mean error", benchmark=names.IMAGENET_3DCC)
+    else:
+        result = _imagenet_c_scores(errors, severities, clean_error=clean_error)
+    return _emit({**result, "images": scored})
 
 
 def _imagenet_c_scores(errors: Errors, severities: tuple[int, ...], *, clean_error: float | None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from ..runtime import host_memory
 from ..runtime.device import resolve_device
 from .corruption_sets import corruption_layout, resolve_corruption_set
 from .result import EvaluationResult
+from .top1 import top1_error
 from .threat_models import THREAT_MODELS, default_eps, threat_model
 
 Normalization = str | tuple[Sequence[float], Sequence[float]]
@@ -172,8 +173,8 @@ def with_normalization(model: nn.Module, normalize: Normalization | None) -> nn.
 
 def score(model: nn.Module, data: EvalData, request: Request, *, device: torch.device, cache: Path,
           defaults: Mapping[str, Any] | None = None) -> EvaluationResult:
-    """Every measurement `request` asks for, on `data`; `defaults` gives the attack's eps and norm when unset."""
-    request.check()
+    """Every measurement `request` asks for, on `data` (`request` checked by the caller, before any loading);
+    `defaults` gives the attack's eps and norm when unset."""
     request = request.under_threat_model(data)
     request = _with_attack_defaults(request, data, defaults or {})
     host_memory.retain_for(device.type)
@@ -214,17 +215,14 @@ def _check_model(model: nn.Module, data: EvalData, *, device: torch.device) -> N
     if x.dtype.is_floating_point and (x.min() < 0 or x.max() > 1):
         raise DataError(f"{data.name} images range over [{x.min():.3g}, {x.max():.3g}], not [0, 1]; give "
                         "images in [0, 1] and the model's normalisation as normalize=")
+    from ..corruptions.scoring import model_input
+
     with torch.no_grad():
-        shape = tuple(model(_as_input(x.unsqueeze(0), device)).shape)
+        shape = tuple(model(model_input(x.unsqueeze(0), device=device)).shape)
     if len(shape) != 2:
         raise ConfigError(f"the model returns shape {shape} for one image; expected (batch, classes) logits")
     if shape[1] != data.num_classes:
         raise ConfigError(f"the model returns {shape[1]} outputs but {data.name} has {data.num_classes} classes")
-
-
-def _as_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    x = x.to(device)
-    return x.float().div_(255) if x.dtype == torch.uint8 else x
 
 
 def _corruption_set(request: Request, data: EvalData, *, cache: Path) -> Path | None:
@@ -250,15 +248,8 @@ def _shift_sets(request: Request) -> list[Any]:
 
 def clean_error(model: nn.Module, images: Dataset, *, batch_size: int, device: torch.device,
                 progress: bool = False) -> float:
-    """Top-1 error (%) on every image of `images`, in eval mode without autograd."""
-    from ..corruptions.scoring import inference, predict
-
-    wrong = seen = 0
-    with inference(model):
-        for x, y in DataLoader(images, batch_size=batch_size):
-            wrong += int((predict(model, x, device=device).cpu() != torch.as_tensor(y)).sum())
-            seen += len(y)
-    return round(100.0 * wrong / max(seen, 1), 4)
+    """Top-1 error (%) on every image of `images`."""
+    return top1_error(model, images, batch_size=batch_size, device=device)[0]
 
 
 def corruption_errors(model: nn.Module, path: Path, *, clean_error: float, severities: Sequence[int],

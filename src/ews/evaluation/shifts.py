@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..corruptions import names
 from ..corruptions.imagenet_c import ImageNetC, read_imagenet_c
 from ..corruptions.scoring import imagenet_c_errors, inference, model_input
+from .top1 import top1_error
 from ..data.shifts import SHIFT_SETS, ShiftSet, read_shift
 from ..errors import ConfigError
 
@@ -37,27 +37,20 @@ def read_shift_sets(shifts: Mapping[str, str | Path],
 
 def shift_error(model: nn.Module, shift: ShiftSet, *, batch_size: int, device: torch.device) -> dict[str, Any]:
     """Top-1 error (%) on one set, with its convention and image count for the report."""
-    keep = None if shift.class_indices is None else torch.tensor(shift.class_indices, device=device)
-    wrong = seen = 0
     with inference(model):
-        for x, y in DataLoader(shift.dataset, batch_size=batch_size):
-            logits = model(model_input(x, device=device))
-            if logits.shape[1] != shift.num_classes:
-                raise ConfigError(f"{shift.name} needs a model with {shift.num_classes} outputs, "
-                                  f"this one returns {logits.shape[1]}")
-            if keep is not None:
-                logits = logits.index_select(1, keep)
-            wrong += int((logits.argmax(1).cpu() != torch.as_tensor(y)).sum())
-            seen += len(y)
-    return {"error": round(100.0 * wrong / max(seen, 1), 4), "images": seen, "convention": shift.convention}
+        first = model(model_input(shift.dataset[0][0].unsqueeze(0), device=device))
+    if first.shape[1] != shift.num_classes:
+        raise ConfigError(f"{shift.name} needs a model with {shift.num_classes} outputs, "
+                          f"this one returns {first.shape[1]}")
+    error, seen = top1_error(model, shift.dataset, batch_size=batch_size, device=device, keep=shift.class_indices)
+    return {"error": error, "images": seen, "convention": shift.convention}
 
 
 def _3dcc_error(model: nn.Module, data: ImageNetC, *, severities: Sequence[int], batch_size: int,
                 device: torch.device, progress: bool) -> dict[str, Any]:
     found = imagenet_c_errors(model, data.root, clean_error=None, severities=severities, batch_size=batch_size,
                               device=device, progress=progress, benchmark=THREEDCC)
-    images = sum(1 for by in data.folders.values() for folder in by.values() for f in folder.rglob("*") if f.is_file())
-    return {"error": found["corruption_error"], "images": images, "convention": _3DCC_CONVENTION,
+    return {"error": found["corruption_error"], "images": found["images"], "convention": _3DCC_CONVENTION,
             "corruptions": found["corruptions"]}
 
 
