@@ -112,7 +112,7 @@ def test_train_writes_a_complete_run(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = tmp_path / "run"
     code, stdout, err = train(capsys, out)
     assert code == 0, err
-    assert "clean error" in stdout and str(out) in stdout
+    assert "clean error" in stdout and str(out) in stdout and "after 1 epoch (" in stdout
     assert RUN_FILES <= {p.name for p in out.iterdir()}
 
     assert load_config(out / "config.yaml") == load_config(overrides=TINY)
@@ -363,6 +363,32 @@ def test_corrupt_then_eval_prints_the_table_and_writes_eval_json(
     assert code == 0 and "| fog |" in stdout
     results = json.loads((finished_run / "eval" / "eval.json").read_text())
     assert set(results["corruptions"]) == {"fog", "pixelate"}
+
+
+def test_eval_prints_each_warning_once_and_the_autoattack_estimate_without_progress(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    """A result's warning is in the printed table once, not again as a Python warning on stderr (other warnings
+    still are); --no-progress hides bars, not AutoAttack's time estimate, which the docs promise before it starts."""
+    import warnings
+
+    import ews.attacks
+
+    def signs(result: dict) -> list[str]:
+        warnings.warn("an unrelated library warning (test)")
+        return ["a sign of gradient masking (test)"]
+
+    monkeypatch.setattr(ews.attacks, "_masking_warnings", signs)
+    capsys.readouterr()
+    code = main(["eval", "--checkpoint", str(finished_run / "checkpoint.pt"), "--attacks", "pgd20,autoattack",
+                 "--autoattack-version", "custom", "--autoattack-attacks", "apgd-ce", "--n-examples", "8",
+                 "--out", str(tmp_path / "eval"), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.count("a sign of gradient masking (test)") == 1 and "gradient masking" not in err
+    assert [str(w.message) for w in recwarn if "(test)" in str(w.message)] == ["an unrelated library warning (test)"]
+    assert "AutoAttack custom (apgd-ce) on 8 images: at most ~" in err
 
 
 @pytest.mark.parametrize(

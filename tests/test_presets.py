@@ -4,14 +4,17 @@ ConvNeXt-T); each validates and smoke-runs on tiny data of its shape."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
 from ews.config import load_config, read_yaml
+from ews.models import create
 from ews.objectives.standard import subnet_kl
 from ews.runs.run_dir import RunDir
+from ews.subnets import SubnetSpace
 from ews.training.trainer import Trainer
 
 from .conftest import TINY
@@ -19,6 +22,7 @@ from .data.fake_cifar import write_cifar10
 from .data.fake_imagefolder import write_imagefolder
 
 PRESETS = sorted((Path(__file__).parents[1] / "configs" / "paper").glob("*.yaml"))
+AUTHORS_PRESETS = sorted((Path(__file__).parents[1] / "configs" / "authors").glob("*.yaml"))  # their scripts' recipes
 # What every paper row is checked for: the model, method and mode its file name claims.
 TABLE4_ROWS = {"at", "at_ews", "at_awp", "at_awp_ews", "trades", "trades_ews", "trades_awp", "trades_awp_ews"}
 # Tables 2/3's rows: every augmentation has vanilla and EWS; standard augmentation also has dropout.
@@ -92,6 +96,33 @@ def test_table4_lambda_is_the_authors_scripts_term() -> None:
         torch.testing.assert_close(ours, scripts, rtol=1e-12, atol=0, msg=preset.stem)
 
 
+@pytest.mark.parametrize("preset", AUTHORS_PRESETS, ids=lambda p: p.stem)
+def test_authors_presets_run_their_scripts_recipe(preset: Path) -> None:
+    """configs/authors: the recipe of the authors' published scripts (docs/reproducing.md cites each line)."""
+    config = load_config(preset)
+    e, s, t = config.ews, config.search, config.train
+    assert (config.method, s.strategy, s.schedule, s.every_iterations, s.subnets_per_step) == (
+        "ews", "controller", "iterations", 10, 1)
+    assert (s.baseline, s.baseline_decay, s.lr, s.grad_clip, s.hidden_size, s.init) == (
+        "authors", 0.99, 3e-4, 3.0, 100, "authors")
+    assert (s.tanh_constant, s.temperature, e.reading) == (None, None, "authors")
+    if preset.stem.startswith("table4_"):  # train_adv_at.py, train_adv_trades.py
+        assert (e.rho, s.entropy_weight, e.lam, e.kl_reduction) == (0.9, 0.01, 0.1, "batchmean")
+        assert (t.weight_decay, t.grad_clip, t.label_smoothing, t.milestones) == (5e-4, None, 0.1, [99, 149])
+    else:  # train_cifar.py, train_imnet.py
+        assert (e.rho, s.entropy_weight, e.lam, e.kl_reduction) == (0.7, 0.005, 1.0, "mean")
+        assert (t.weight_decay, t.grad_clip, t.nesterov) == (1e-4, 3.0, True)
+        # their MultiStepLR at epochs // 3 and 2 (epochs // 3), stepped before each epoch: one epoch earlier here
+        assert t.milestones == [t.epochs // 3 - 1, t.epochs // 3 * 2 - 1]
+    assert len(AUTHORS_PRESETS) == 7
+
+
+def test_the_authors_rounding_at_width_0_9_is_the_adversarial_scripts_on_preact_resnet18() -> None:
+    """Their AT/TRADES scripts round ceil(c * 0.9) without the clean scripts' 1e-6; on 64-512 channels it agrees."""
+    space = SubnetSpace.from_model(create("preact_resnet18", num_classes=10), rho=0.9, reading="authors")
+    assert [b.keep_channels[0] for b in space.blocks] == [math.ceil(b.conv_channels[0] * 0.9) for b in space.blocks]
+
+
 def test_augmix_presets_leave_out_the_colour_ops() -> None:
     """AugMix's reference setting (`--all-ops` off): brightness, contrast, color and sharpness overlap with -C."""
     augmix = [p for p in PRESETS if "augmix" in p.stem]
@@ -120,7 +151,7 @@ def data_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("preset", PRESETS + AUTHORS_PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_preset_smoke_runs_one_epoch(preset: Path, data_roots: dict[str, Path], tmp_path: Path) -> None:
     raw = read_yaml(preset)
     tiny = _tiny_options(raw["model"]["name"], IMAGE_SIZES[raw["data"]["name"]])

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from .errors import CheckpointError, ConfigError
 from .runs.checkpoint import atomic_write_bytes, atomic_write_text
 from .runtime import model_mode, module_device
+from .runtime import progress as bars
 from .subnets import unwrap
 
 NORMS = ("linf", "l2")
@@ -50,6 +51,7 @@ STATE_FILE = "autoattack_state.json"
 MASKING_MARGIN = 10.0
 _LIBRARY_NORMS = {"linf": "Linf", "l2": "L2"}
 _LOGGER = logging.getLogger("auto-attack")  # the logger pyautoattack reports through
+_NOTES = logging.getLogger(__name__)  # what the user should know without progress bars (the `ews` CLI shows it)
 _SAVE_EVERY_S = 60.0
 
 
@@ -385,15 +387,23 @@ def seconds_per_pass(net: nn.Module, x: Tensor, device: torch.device) -> float:
 
 
 def _announce(adversary: AutoAttack, net: nn.Module, x: Tensor, *, version: str, batch_size: int,
-              num_classes: int, device: torch.device) -> None:
-    """The up-front estimate: an upper bound, as each attack runs only on the images still robust."""
+              num_classes: int, device: torch.device, progress_bar: bool) -> None:
+    """The up-front estimate: an upper bound, as each attack runs only on the images still robust.
+
+    It is information, not progress: with progress it is printed to stderr, without it
+    logged at INFO on `ews.attacks`, which the `ews` CLI prints (`--no-progress` keeps it)
+    and a library caller sees only if it configures logging.
+    """
     per_pass = seconds_per_pass(net, x[:batch_size], device)
     passes = sum(passes_per_image(adversary, attack, num_classes) for attack in adversary.attacks_to_run)
     minutes = passes * per_pass * len(x) / 60
-    tqdm.write(f"AutoAttack {version} ({', '.join(adversary.attacks_to_run)}) on {len(x)} images: at most "
+    message = (f"AutoAttack {version} ({', '.join(adversary.attacks_to_run)}) on {len(x)} images: at most "
                f"~{minutes:.1f} min here if no image breaks, usually far less; time grows with --n-examples, "
-               "and --autoattack-version custom --autoattack-attacks apgd-ce,apgd-t is the cheaper check",
-               file=sys.stderr)
+               "and --autoattack-version custom --autoattack-attacks apgd-ce,apgd-t is the cheaper check")
+    if progress_bar:
+        tqdm.write(message, file=sys.stderr)
+    else:
+        _NOTES.info(message)
 
 
 def _run_autoattack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm: str, version: str,
@@ -415,17 +425,17 @@ def _run_autoattack(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, norm:
         with _library_messages(verbose) as found:
             adversary = library_adversary(net, eps=eps, norm=norm, version=version, attacks=attacks, seed=seed,
                                    device=device, num_classes=num_classes)
-            if progress_bar:
+            if progress_bar or _NOTES.isEnabledFor(logging.INFO):
                 _announce(adversary, net, x, version=version, batch_size=batch_size, num_classes=num_classes,
-                          device=device)
+                          device=device, progress_bar=progress_bar)
             start = time.monotonic()
             for attack in list(adversary.attacks_to_run):
                 if attack in progress.done:
                     continue
                 adversary.attacks_to_run = [attack]
                 todo = progress.todo_for(attack)
-                with tqdm(total=len(todo), unit="img", desc=f"AutoAttack {attack}", disable=not progress_bar,
-                          file=sys.stderr) as bar:
+                with bars.progress_bar(total=len(todo), unit="img", desc=f"AutoAttack {attack}",
+                                       enabled=progress_bar) as bar:
                     while todo.numel():
                         chunk, todo = todo[:batch_size], todo[batch_size:]
                         images, predicted = adversary.run_standard_evaluation(x[chunk], y[chunk], batch_size=batch_size)
@@ -472,7 +482,8 @@ def autoattack(
     when `verbose`. With fewer than 10 classes the targeted attacks use all the other
     classes. x: (N, C, H, W) in [0, 1] on any device; the result is shaped and placed like x.
     `progress` prints to stderr an upper-bound time estimate first, a bar per attack and,
-    after each, the robust accuracy, the points left and the time elapsed.
+    after each, the robust accuracy, the points left and the time elapsed; without it the
+    estimate goes to the `ews.attacks` logger at INFO (the `ews` CLI prints it).
     """
     _check_autoattack(eps=eps, norm=norm, version=version, attacks=attacks, batch_size=batch_size)
     x_adv, _, found = _run_autoattack(
@@ -495,7 +506,9 @@ def _predicts(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int, device
 
 
 def _error(correct: Tensor) -> float:
-    return 100.0 * (1.0 - correct.float().mean().item())
+    """Error (%) from a count, rounded to 4 places as every rate in eval.json: a float32 mean would give
+    94.9999999254942 for 19 of 20."""
+    return round(100.0 * int((~correct).sum()) / max(correct.numel(), 1), 4)
 
 
 def _pgd_robust(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, step_size: float, norm: str,

@@ -8,9 +8,12 @@ whose runs failed on a cluster backend names each with its log and exits with co
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ._version import __version__
 from .errors import ConfigError, RunsFailed, UserError
@@ -26,6 +29,7 @@ def _train(args: argparse.Namespace) -> int:
     from .runtime import distributed
     from .analysis.report import write_run_report
     from .config import load_config
+    from .runs.documents import counted
     from .runs.run_dir import RunDir
     from .runs.run_lock import RunLock
     from .training.trainer import Trainer
@@ -52,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
     if first_rank:
         write_run_report(run.root)
         print(f"{config.method} {config.model.name} on {config.data.name}: clean error {report['clean_error']:.2f}% "
-              f"after {report['epochs']} epochs ({report['train_seconds']:.1f}s); run folder {run.root}")
+              f"after {counted(report['epochs'], 'epoch')} ({report['train_seconds']:.1f}s); run folder {run.root}")
     return 0
 
 
@@ -183,27 +187,76 @@ def _eval_source(args: argparse.Namespace):  # noqa: ANN202 - a Path or an `eval
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluation import results_markdown, run_evaluation
+    from .evaluation import results_markdown
 
     source = _eval_source(args)
     folder = args.checkpoint.parent if args.model is None else args.weights.parent
     default = "eval" if args.model is None else f"eval-{args.weights.stem}"
     out = args.out or folder / (default if args.split == "test" else f"{default}-{args.split}")
-    results = run_evaluation(
+    with _held_warnings() as printed:
+        results = _run_eval(args, source, out)
+        print(results_markdown(results))
+        printed += results.get("warnings", [])
+    robustbench = results.get("settings", {}).get("threat_model") is not None
+    written = ["eval.json", "eval.md", "eval.html"] + (["robustbench.json"] if robustbench else [])
+    print(f"written to {out}: {', '.join(written)}")
+    if args.model is None and Path(out).resolve().parent == args.checkpoint.parent.resolve():  # into the run folder
+        _refresh_report(args.checkpoint.parent)
+    return 0
+
+
+def _run_eval(args: argparse.Namespace, source: Any, out: Path) -> dict[str, Any]:
+    from .evaluation import run_evaluation
+
+    return run_evaluation(
         source, out=out, corruptions=args.corruptions, severities=args.severities,
         perturbations=args.perturbations, alexnet_fr=args.alexnet_fr, attacks=args.attacks,
         n_examples=args.n_examples, eps=args.eps, norm=args.norm, autoattack_version=args.autoattack_version,
         autoattack_attacks=args.autoattack_attacks,
         batch_size=args.batch_size, device=args.device, seed=args.seed, progress=not args.no_progress,
         split=args.split, corruption_images=args.corruption_images, threat_model=args.threat_model,
-        shifts=dict(args.shift),
+        shifts=dict(args.shift), overrides=args.set, overwrite=args.overwrite,
     )
-    print(results_markdown(results))
-    written = ["eval.json", "eval.md", "eval.html"] + (["robustbench.json"] if args.threat_model else [])
-    print(f"written to {out}: {', '.join(written)}")
-    if args.model is None and Path(out).resolve().parent == args.checkpoint.parent.resolve():  # into the run folder
-        _refresh_report(args.checkpoint.parent)
-    return 0
+
+
+@contextmanager
+def _held_warnings() -> Iterator[list[str]]:
+    """Hold the Python warnings raised inside until it ends, then show those whose text is not in the list it gives.
+
+    `ews eval` prints its results' warnings in its table ("Warning: ..."); the library also
+    raises them as Python warnings for scripts, which would print each one a second time.
+    """
+    printed: list[str] = []
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield printed
+    finally:
+        for warning in caught:
+            if str(warning.message) not in printed:
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+@contextmanager
+def _notes_on_stderr() -> Iterator[None]:
+    """The library's notes (`ews.*` loggers at INFO, e.g. AutoAttack's time estimate) as plain stderr lines.
+
+    A script using the library sees them only if it configures logging; a CLI user sees them
+    with or without `--no-progress`, which hides progress bars, not information.
+    """
+    logger = logging.getLogger("ews")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def _refresh_report(folder: Path) -> None:
@@ -402,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"with --model: the input normalisation its weights expect: {NORMALIZATION_HELP}")
     evaluation.add_argument("--dataset", help="with --model: the dataset to score on (digits, cifar10, ...)")
     evaluation.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="with --model: a config override, e.g. data.root=/data")
+                            help="a config override, e.g. data.root=/data (where the data lives now, for a "
+                                 "checkpoint too)")
     evaluation.add_argument("--corruptions", metavar="PATH_OR_NAME",
                             help="a CIFAR-10-C style folder of NAME.npy, an ImageNet-C folder, cifar10-c / cifar100-c "
                                  "(under data.root), or DATASET-c to generate the set once (e.g. digits-c)")
@@ -436,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--autoattack-attacks", type=_name_list,
                             help="with --autoattack-version custom: comma list, e.g. apgd-ce,apgd-t")
     evaluation.add_argument("--batch-size", type=int, help="default: the run's train.eval_batch_size")
+    evaluation.add_argument("--overwrite", action="store_true",
+                            help="replace the results already in --out (default: add to them if measured on the "
+                                 "same weights under the same settings, else refuse)")
     _add_output_options(evaluation, default_out="eval/")
     evaluation.set_defaults(func=_eval)
 
@@ -553,7 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return args.func(args)
+        with _notes_on_stderr():
+            return args.func(args)
     except UserError as err:
         print(f"ews: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ from .method import SCHEDULES as SEARCH_SCHEDULES
 from .method import check_first_search
 from .models import list_models
 from .objectives import DEFAULT_KL_REDUCTION, KL_REDUCTIONS, SUBNET_LOSSES
-from .search import BASELINES, STRATEGIES
+from .search import BASELINES, INITS, STRATEGIES
 from .subnets import CHANNEL_MODES, DEFAULT_READING, READING_NAMES, Reading, reading_of
 
 METHODS = ("vanilla", "dropout", "ews")
@@ -38,6 +38,7 @@ _NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 _FLOAT_TEXT = re.compile(rf"(?P<num>{_NUMBER})(\s*/\s*(?P<den>{_NUMBER}))?")
 TRAIN_MODES = ("standard", "at", "trades")
 NONFINITE_POLICIES = ("stop", "skip")
+MONITORS = ("test", "val")
 NORMS = ("linf", "l2")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -79,10 +80,15 @@ class TrainConfig:
     nesterov: bool = True
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw's (beta1, beta2), each in [0, 1)
     weight_decay: float = 5e-4
+    grad_clip: float | None = None  # clip the model's gradient norm to this before each step (the authors' scripts: 3)
     schedule: str = "step"  # step: lr / 10 at 1/3 and 2/3 of training (the paper); cosine
     milestones: list[int] = field(default_factory=list)  # step decays (warm-up counted), e.g. [100, 150]; [] = 1/3, 2/3
     warmup_epochs: int = 0  # linear warm-up (the paper uses 5 on ImageNet)
     eval_batch_size: int = 512
+    # Which split is scored after every epoch: test (the curve in metrics.jsonl) | val (the validation split,
+    # data.val_images > 0, after every epoch, and the test split once after the last: settings chosen on val
+    # never peek at test, and a 10,000-image test split is not re-scored every epoch)
+    monitor: str = "test"
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
     deterministic: bool = False  # deterministic kernels (CPU runs are reproducible either way)
     precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + gradient scaling)
@@ -130,13 +136,19 @@ class SearchConfig:
     subnets_per_step: int = 8  # C: subnets sampled per controller step
     lr: float = 3e-4  # controller Adam learning rate (betas 0.5, 0.999 as the authors)
     entropy_weight: float = 0.005
-    baseline: str = "leave-one-out"  # leave-one-out: mean reward of the step's other subnets | moving-average
-    baseline_decay: float = 0.99  # moving-average: decay of the running mean of rewards, restarted every round
+    # leave-one-out: mean reward of the step's other subnets | moving-average: running mean of the rewards |
+    # authors: their scripts' running mean of the advantages (r - b), from 0. Both running means restart every round of
+    # the epochs schedule and run over the whole run under iterations
+    baseline: str = "leave-one-out"
+    baseline_decay: float = 0.99  # moving-average and authors: decay of the running mean
     grad_clip: float = 3.0
     hidden_size: int = 100
     embedding_size: int = 100
     temperature: float | None = None  # logits / temperature
-    tanh_constant: float | None = None  # logits -> c * tanh(logits)
+    tanh_constant: float | None = None  # logits -> c * tanh(logits) (the authors' --controller_tanh_constant C is C / 2.5)
+    # the controller's initialisation: default (PyTorch's) | authors (each tensor with probability 0.3 redrawn from
+    # U(-0.1, 0.1), the heads' biases zero: their Controller.reset_parameters)
+    init: str = "default"
 
 
 @dataclass
@@ -341,10 +353,10 @@ def _check_choices(config: Config) -> None:
     choices = {
         "method": METHODS, "data.name": DATASET_NAMES, "model.name": list_models(), "train.schedule": SCHEDULES,
         "ews.subnet_loss": SUBNET_LOSSES, "ews.kl_reduction": KL_REDUCTIONS, "ews.reading": READING_NAMES,
-        "search.strategy": STRATEGIES, "train.optimizer": OPTIMIZERS,
+        "search.strategy": STRATEGIES, "search.init": INITS, "train.optimizer": OPTIMIZERS,
         "search.schedule": SEARCH_SCHEDULES, "search.baseline": BASELINES, "data.augment": AUGMENTATIONS,
         "data.autoaugment_policy": AUTOAUGMENT_POLICIES, "train.mode": TRAIN_MODES, "train.precision": PRECISIONS,
-        "train.on_nonfinite": NONFINITE_POLICIES, "adversarial.norm": NORMS,
+        "train.on_nonfinite": NONFINITE_POLICIES, "train.monitor": MONITORS, "adversarial.norm": NORMS,
     }
     for key, allowed in choices.items():
         _choice(key, functools.reduce(getattr, key.split("."), config), allowed)
@@ -400,6 +412,8 @@ def _check_train(config: Config) -> None:
     for key in ("epochs", "batch_size", "eval_batch_size"):
         _at_least(f"train.{key}", getattr(t, key), 1)
     _positive("train.lr", t.lr)
+    if t.grad_clip is not None:
+        _positive("train.grad_clip", t.grad_clip)
     for key in ("momentum", "weight_decay", "warmup_epochs", "max_skipped_steps"):
         _at_least(f"train.{key}", getattr(t, key), 0)
     m = t.milestones
@@ -415,6 +429,8 @@ def _check_train(config: Config) -> None:
         raise ConfigError(f"train.betas must be two numbers in [0, 1), got {t.betas!r}")
     if not 0 <= t.label_smoothing < 1:
         raise ConfigError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing!r}")
+    if t.monitor == "val" and not config.data.val_images:
+        raise ConfigError("train.monitor val needs a validation split: set data.val_images to a number > 0")
     if not 0 <= config.dropout.rate < 1:
         raise ConfigError(f"dropout.rate must be in [0, 1), got {config.dropout.rate!r}")
 

@@ -19,6 +19,7 @@ from .config import Config, dump_config, load_config
 from .corruptions import names
 from .evaluation import generated_c_set, run_evaluation
 from .runs.checkpoint import atomic_write_text
+from .runs.documents import counted
 from .runs.run_dir import RunDir
 from .training.trainer import Trainer
 
@@ -67,7 +68,7 @@ def run_demo(
             print(f"{method}: reusing the finished run in {run.root} (pass --overwrite to retrain)")
             report = json.loads(run.report.read_text())
         else:
-            print(f"{method}: training ResNet-20 on digits for {epochs} epochs -> {run.root}")
+            print(f"{method}: training ResNet-20 on digits for {counted(epochs, 'epoch')} -> {run.root}")
             report = Trainer(config).fit(run, resume=run.started and same and not overwrite)
         if corrupted is None:
             print(f"digits-C: corrupting the test split once ({len(corruptions)} corruptions x 5 severities) "
@@ -122,7 +123,7 @@ def _evaluated(run: RunDir, corrupted: Path, *, fresh: bool, examples: int, prog
             return {key: earlier[key] for key in _EVAL_KEYS}
     print(f"evaluating {run.root.name}: clean, digits-C and PGD-20 error -> {path}")
     results = run_evaluation(run.checkpoint, out=path.parent, corruptions=str(corrupted), attacks=["pgd20"],
-                             n_examples=examples, progress=progress)
+                             n_examples=examples, progress=progress, overwrite=True)  # the demo's own folder
     return {key: results[key] for key in _EVAL_KEYS}
 
 

@@ -15,6 +15,16 @@ class DataError(UserError):
     """A dataset that is missing, empty or malformed."""
 
 
+class MissingDataError(DataError):
+    """A dataset's files not where they were looked for: `problem` says which, and the message ends with how to
+    get them. `remedy` is written for `ews train` (which can download); a caller that cannot download
+    (`ews eval`, `ews.evaluate`) re-raises it with `problem` and what works there."""
+
+    def __init__(self, problem: str, remedy: str, *, dataset: str, downloadable: bool = True) -> None:
+        super().__init__(f"{problem}; {remedy}")
+        self.problem, self.dataset, self.downloadable = problem, dataset, downloadable
+
+
 class CheckpointError(UserError):
     """A checkpoint that cannot be loaded safely or does not fit the run."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +202,30 @@ def test_a_limit_outside_the_split_is_refused_before_anything_is_written(tmp_pat
     with pytest.raises(DataError, match=f"--limit {limit} must be between 1 and the 360 images") as error:
         write_dataset_corruptions("digits", tmp_path / "c", limit=limit, progress=False)
     assert "\n" not in str(error.value) and not (tmp_path / "c").exists()
+
+
+PLAIN_SCRIPT = """
+import torch, ews
+from ews.corruptions.generate import worker_processes_can_start
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+result = ews.evaluate(model, dataset="digits", limit=60, corruptions="digits-c", corruption_images=30)
+print(len(result.corruptions), result.errors["corruption"] is not None, worker_processes_can_start())
+if __name__ == "__main__":
+    print(worker_processes_can_start())
+"""
+
+
+def test_evaluate_with_corruptions_runs_from_a_script_without_a_main_guard(tmp_path: Path) -> None:
+    """Spawned workers would run the script again from its top, evaluation included: it corrupts in-process."""
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "plain.py").write_text(PLAIN_SCRIPT)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "plain.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # 19 corruptions scored; workers refused at the unguarded top level, allowed under the guard
+    assert done.stdout.split() == [str(len(names.ALL)), "True", "False", "True"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plain.py", "tmp"]  # no cache folder left behind
+    assert not any((tmp_path / "tmp").iterdir())
+    assert generate.worker_processes_can_start()  # pytest, like the `ews` command, guards its entry point

@@ -6,6 +6,7 @@ the share of images written with the other class's brightness.
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -52,6 +53,40 @@ def test_cifar_errors_per_severity_and_a_copied_file_scores_the_same(tmp_path: P
     assert result["corruption_error"] is None and result["extra_corruption_error"] is None
     assert len(result["warnings"]) == 1 and result["severities"] == [1, 2, 3, 4, 5]
     assert model.training
+
+
+@pytest.mark.parametrize(("meta", "name"), [('{"dataset": "digits", "split": "test"}', "digits-C"),
+                                            (None, "CIFAR-10-C"), ("not json", "CIFAR-10-C")])
+def test_the_progress_bar_names_the_set_scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meta: str | None,
+                                               name: str) -> None:
+    """A set `ews` generated names its dataset (digits-C, not CIFAR-C); a released one its folder."""
+    folder = write_cifar_c(tmp_path / "CIFAR-10-C", {"fog": cifar_images(LABELS, RAMP)}, np.tile(LABELS, 5))
+    if meta is not None:
+        (folder / "meta.json").write_text(meta)
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    with pytest.warns(UserWarning, match="benchmark corruptions are missing"):
+        cifar_c_errors(_model(), folder, batch_size=3, progress=True)
+    assert f"{name}: " in terminal.getvalue() and "CIFAR-C:" not in terminal.getvalue()
+
+
+def test_corruption_scores_are_rounded_to_four_places(tmp_path: Path) -> None:
+    """1 of 3 images wrong is 33.3333 %, as eval.json writes every rate, not 33.333333333333336."""
+    labels = np.array([0, 1, 0])
+    folder = write_cifar_c(tmp_path / "c", {"fog": cifar_images(labels, [1, 1, 1, 1, 1])}, np.tile(labels, 5))
+    with pytest.warns(UserWarning):
+        result = cifar_c_errors(_model(), folder, batch_size=3, progress=False)
+    assert result["corruptions"]["fog"] == dict.fromkeys(RAMP_ERRORS, 33.3333)
+
+
+def _rounded(expected: object) -> object:
+    """Scores as reported: to 4 decimal places."""
+    return pytest.approx(expected, abs=5e-5)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 def test_cifar_means_over_the_15_and_the_4_extra(tmp_path: Path) -> None:
@@ -107,9 +142,9 @@ def test_imagenet_c_errors_and_normalised_scores_of_a_partial_set(tmp_path: Path
     model = _model()
     with pytest.warns(UserWarning, match="corruption_error and mCE not reported"):
         result = imagenet_c_errors(model, root, clean_error=10.0, severities=(1, 2), progress=False, num_workers=0)
-    assert result["corruptions"] == {"fog": {"1": 0.0, "2": pytest.approx(100 / 3)}, "mine": {"1": 100.0, "2": 0.0}}
-    assert result["ce"] == pytest.approx({"fog": (50 / 3) / 0.819324})  # no AlexNet normaliser for "mine"
-    assert result["relative_ce"] == pytest.approx({"fog": (50 / 3 - 10.0) / (0.819324 - 0.4348)})
+    assert result["corruptions"] == {"fog": {"1": 0.0, "2": 33.3333}, "mine": {"1": 100.0, "2": 0.0}}  # 4 places
+    assert result["ce"] == _rounded({"fog": (50 / 3) / 0.819324})  # no AlexNet normaliser for "mine"
+    assert result["relative_ce"] == _rounded({"fog": (50 / 3 - 10.0) / (0.819324 - 0.4348)})
     assert result["mce"] is None and result["relative_mce"] is None and result["corruption_error"] is None
     assert model.training
 
@@ -155,8 +190,8 @@ def _imagenet_p(tmp_path: Path) -> Path:
 def test_flip_probability_per_perturbation_rule(tmp_path: Path, batch_size: int) -> None:
     model = _model()
     result = imagenet_p_flip(model, _imagenet_p(tmp_path), batch_size=batch_size, progress=False, num_workers=0)
-    assert result["flip_probability"] == pytest.approx({"gaussian_noise": 100 / 3, "rotate": 100 / 3})
-    assert result["mean_flip_probability"] == pytest.approx(100 / 3)
+    assert result["flip_probability"] == _rounded({"gaussian_noise": 100 / 3, "rotate": 100 / 3})
+    assert result["mean_flip_probability"] == _rounded(100 / 3)
     assert result["flip_rate"] is None and result["mfr"] is None and result["difficulty"] == 1
     assert model.training
 
@@ -165,8 +200,8 @@ def test_difficulty_and_flip_rates(tmp_path: Path) -> None:
     alexnet = {"gaussian_noise": 0.5, "rotate": 0.25}
     result = imagenet_p_flip(_model(), _imagenet_p(tmp_path), alexnet_fp=alexnet, difficulty=2, progress=False,
                              num_workers=0)
-    assert result["flip_probability"] == pytest.approx({"gaussian_noise": 100 / 3, "rotate": 50.0})
-    assert result["flip_rate"] == pytest.approx({"gaussian_noise": 200 / 3, "rotate": 200.0})
+    assert result["flip_probability"] == _rounded({"gaussian_noise": 100 / 3, "rotate": 50.0})
+    assert result["flip_rate"] == _rounded({"gaussian_noise": 200 / 3, "rotate": 200.0})
     assert result["mfr"] is None  # 2 of the benchmark's 10 perturbations: no mFR
 
 
@@ -178,9 +213,9 @@ def test_mfr_averages_the_benchmarks_ten_and_leaves_other_sequences_out(tmp_path
     write_frames(root / "speckle_noise" / "n01" / "a", FLIP)  # an extra of the release: 2 of 3 flip vs the first
     alexnet = {**{name: 0.5 for name in names.PERTURBATIONS}, "speckle_noise": 0.5}
     result = imagenet_p_flip(_model(), root, alexnet_fp=alexnet, progress=False, num_workers=0)
-    assert result["flip_rate"]["speckle_noise"] == pytest.approx(400 / 3)
-    assert result["mfr"] == pytest.approx(200 / 3 / 10)  # only rotate flips: FR (1/3) / 0.5, the other nine 0
-    assert result["mean_flip_probability"] == pytest.approx(100 / 3 / 10)
+    assert result["flip_rate"]["speckle_noise"] == _rounded(400 / 3)
+    assert result["mfr"] == _rounded(200 / 3 / 10)  # only rotate flips: FR (1/3) / 0.5, the other nine 0
+    assert result["mean_flip_probability"] == _rounded(100 / 3 / 10)
 
 
 def test_a_missing_alexnet_entry_fails_before_any_sequence_is_scored(tmp_path: Path) -> None:
@@ -203,4 +238,4 @@ def test_video_sequences_score_like_frame_folders(tmp_path: Path) -> None:
         pytest.skip("this OpenCV build cannot write MJPG .avi files")
     write_frames(tmp_path / "p" / "tilt" / "n02" / "b", STEADY)
     result = imagenet_p_flip(_model(), tmp_path / "p", progress=False, num_workers=0)
-    assert result["flip_probability"] == pytest.approx({"tilt": 100 / 3})
+    assert result["flip_probability"] == _rounded({"tilt": 100 / 3})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_a_user_factory_and_a_timm_model_resolve(tmp_path: Path, monkeypatch: py
     (["--model", "torchvision:nonet", "--weights", "W", "--normalize", "imagenet", "--dataset", "digits"],
      ConfigError, "torchvision has no model 'nonet'"),
     (["--model", "no_such_module:f", "--weights", "W", "--normalize", "imagenet", "--dataset", "digits"],
-     ConfigError, "does not resolve: ModuleNotFoundError"),
+     ConfigError, "does not resolve: ModuleNotFoundError: .*current folder, then on sys.path: set PYTHONPATH"),
     (["--model", "resnet18", "--weights", "W", "--normalize", "imagenet", "--dataset", "digits"],
      ConfigError, "must be torchvision:NAME, timm:NAME or package.module:factory"),
     (["--model", "torchvision:resnet34", "--weights", "W", "--normalize", "imagenet", "--dataset", "digits"],
@@ -89,3 +90,49 @@ def test_bad_model_arguments_fail_in_one_line_before_any_work(tmp_path: Path, ar
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and re.search(message, lines[0]), lines
     assert issubclass(error, UserError) and not (tmp_path / "out").exists()
+
+
+def test_a_user_module_in_the_current_folder_resolves_as_python_m_finds_it(tmp_path: Path, monkeypatch) -> None:
+    name = "ews_test_cwd_nets"  # a name no other test imports: sys.modules must not already hold it
+    (tmp_path / f"{name}.py").write_text(
+        "import torch\n\ndef build(num_classes):\n"
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, num_classes))\n")
+    torch.save({"1.weight": torch.zeros(10, 3 * 32 * 32), "1.bias": torch.arange(10.0)}, tmp_path / "w.pt")
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    assert main(["eval", "--model", f"{name}:build", "--weights", "w.pt", "--normalize", "none", *DIGITS]) == 0
+    assert json.loads((tmp_path / "eval-w" / "eval.json").read_text())["clean_error"] == pytest.approx(90.0)
+    assert sys.path == before  # the folder was importable for the import only
+    monkeypatch.delitem(sys.modules, name)
+
+
+def test_missing_data_says_what_works_in_ews_eval(tmp_path: Path, capsys) -> None:
+    weights, _ = _weights(tmp_path)
+    args = ["eval", "--model", "torchvision:resnet18", "--weights", str(weights), "--normalize", "imagenet",
+            "--dataset", "cifar10", "--set", f"data.root={tmp_path / 'none'}", "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "cifar10 folder not found" in lines[0], lines
+    assert "ews eval does not download: point data.root at the folder holding it (--set data.root=DIR)" in lines[0]
+    assert "ews.data.load('cifar10', root='DIR', train=False, download=True)" in lines[0]
+    assert " --download" not in lines[0] and not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_whose_data_moved_is_scored_with_set_data_root(tmp_path: Path, capsys) -> None:
+    from ews.config import load_config
+    from ews.runs.run_dir import RunDir
+    from ews.training.trainer import Trainer
+
+    from ..data.fake_cifar import write_cifar10
+
+    write_cifar10(tmp_path / "old", per_batch=8)
+    Trainer(load_config(overrides=["data.name=cifar10", f"data.root={tmp_path / 'old'}", "train.epochs=1",
+                                   "log.progress=false", "model.options.width=4", "method=vanilla"])
+            ).fit(RunDir(tmp_path / "run"))
+    (tmp_path / "old").rename(tmp_path / "new")
+    eval_args = ["eval", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--device", "cpu", "--no-progress"]
+    assert main([*eval_args, "--out", str(tmp_path / "e1")]) == 2
+    assert "--set data.root=DIR" in capsys.readouterr().err and not (tmp_path / "e1").exists()
+    assert main([*eval_args, "--set", f"data.root={tmp_path / 'new'}", "--out", str(tmp_path / "e2")]) == 0
+    assert json.loads((tmp_path / "e2" / "eval.json").read_text())["settings"]["images"] == 8

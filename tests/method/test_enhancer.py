@@ -15,6 +15,7 @@ from ews.config import Config
 from ews.errors import CheckpointError, ConfigError, UserError
 from ews.method import SearchTiming
 from ews.objectives import Objective, ews_loss
+from ews.search.gap import RandomBaseline
 
 from ..conftest import tiny_model
 
@@ -80,6 +81,33 @@ def test_iteration_schedule_steps_the_controller_inside_loss() -> None:
     searched = [enhancer.loss(x, y).search is not None for x, y in _data(40)]
     assert searched == [True, False, True, False, True]
     assert enhancer.sampler.steps == 3
+
+
+def test_iteration_schedule_measures_the_search_gap_on_each_controller_steps_batch() -> None:
+    measured = ews.EWS(tiny_model("resnet20"), schedule="iterations", every_iterations=2, seed=3)
+    plain = ews.EWS(tiny_model("resnet20"), schedule="iterations", every_iterations=2, seed=3, measure_gap=False)
+    for x, y in _data(40):
+        with_gap, without = measured.loss(x, y).search, plain.loss(x, y).search
+        assert (with_gap is None) == (without is None)
+        if with_gap is not None:
+            assert 0.0 <= with_gap.random_subnet_accuracy <= 1.0 and without.random_subnet_accuracy is None
+            assert with_gap.mean_subnet_accuracy == without.mean_subnet_accuracy
+    # the random subnets have their own generator: the controller learned exactly what it learns unmeasured
+    for key, value in plain.sampler.state_dict()["policy"].items():
+        assert torch.equal(measured.sampler.state_dict()["policy"][key], value), key
+
+
+def test_a_search_step_taken_before_the_loss_counts_the_step_once() -> None:
+    """A loop with AWP takes `search_step` on the unperturbed weights, then `loss(search=False)`."""
+    together = ews.EWS(tiny_model("resnet20"), schedule="iterations", every_iterations=2, seed=1)
+    apart = ews.EWS(tiny_model("resnet20"), schedule="iterations", every_iterations=2, seed=1)
+    for x, y in _data(40):
+        joint = together.loss(x, y)
+        searched = apart.search_step(x, y)
+        split = apart.loss(x, y, search=False)
+        assert split.search is None and (joint.search is None) == (searched is None)
+        torch.testing.assert_close(split.total, joint.total)
+    assert together.iteration == apart.iteration == 5 and together.sampler.steps == apart.sampler.steps == 3
 
 
 def test_state_dict_resumes_a_run_bit_exactly() -> None:
@@ -224,6 +252,26 @@ def test_kl_reduction_mean_is_the_authors_scale_lambda_over_classes() -> None:
     assert ews.EWS(model).objective.kl_reduction == "mean" == Config().ews.kl_reduction
     torch.testing.assert_close(authors.subnet, true_kl.subnet / 5)
     torch.testing.assert_close(authors.total, true_kl.base + true_kl.subnet / 5)
+
+
+def test_a_rounds_gap_and_entropy_are_its_last_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tiny_model("resnet20")
+    search = _data(32, seed=5)  # 32 images in batches of 8 (see _data): 4 controller steps a pass
+    scored = []
+    original = RandomBaseline.scored
+
+    def counting(self, model, batches, **kwargs):
+        for batch in original(self, model, batches, **kwargs):
+            scored.append(len(batch[0]))
+            yield batch
+
+    monkeypatch.setattr(RandomBaseline, "scored", counting)
+    enhancer = ews.EWS(model, seed=1, passes=3)
+    stats = enhancer.search(search)
+    one_pass = len(list(search))
+    assert stats.controller_steps == 3 * one_pass == enhancer.sampler.steps
+    assert len(scored) == one_pass and stats.subnets_evaluated == 3 * one_pass * enhancer.sampler.subnets_per_batch
+    assert stats.random_subnet_accuracy is not None and stats.mean_entropy is not None
 
 
 def test_each_search_round_reports_random_subnets_on_the_same_batches() -> None:

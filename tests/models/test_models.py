@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -44,6 +46,24 @@ def test_normalize_standardises_per_channel() -> None:
 def test_unknown_model_is_a_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="resnet18"):
         models.create("resnet1000", num_classes=10)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"heads": 5}, r"^model option heads=5 must divide the width dim=96 .*allowed with dim=96: 1, 2, 3, 4, 6, 8, 12, "),
+    ({"heads": 0}, r"^model option heads=0 must be a positive integer$"),
+    ({"patch": 5}, r"^model option patch=5 must divide image_size=32; allowed: 1, 2, 4, 8, 16, 32$"),
+    ({"dim": 8, "mlp_ratio": 0.0}, r"^model option mlp_ratio=0.0 must be a number with dim \* mlp_ratio >= 1$"),
+])
+def test_a_vit_shape_that_cannot_be_built_is_one_config_error(options: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        models.create("vit_cifar", num_classes=10, **options)
+    assert "\n" not in str(error.value)
+
+
+def test_every_registered_model_is_in_the_models_page() -> None:
+    """docs/models.md's table is where users look a `model.name` up: a factory missing there is invisible."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    assert [name for name in models.list_models() if f"`{name}`" not in page] == []
 
 
 def test_paper_sizes_are_the_published_architectures() -> None:

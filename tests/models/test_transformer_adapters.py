@@ -61,6 +61,7 @@ CASES = {
     "timm-vit-layer-scale": (partial(_timm_vit, init_values=0.5), from_timm),
     "timm-deit-distilled-vit": (_timm_deit, from_timm),
     "timm-convnext": (_timm_convnext, from_timm),
+    "timm-convnext-conv-mlp": (partial(_timm_convnext, conv_mlp=True), from_timm),  # convnext_atto's MLP: 1x1 convs
 }
 
 
@@ -210,7 +211,6 @@ REFUSED: list[tuple[Callable[[], nn.Module], Callable, str]] = [
     (lambda: _timm_vit(qk_norm=True), from_timm, r"blocks\.0\.attn uses q_norm, k_norm"),
     (lambda: _timm_vit(block_fn=ResPostBlock), from_timm,
      r"blocks\.0 is a ResPostBlock, not a timm\.models\.vision_transformer\.Block"),
-    (lambda: _timm_convnext(conv_mlp=True), from_timm, r"stages\.0\.blocks\.0 uses conv_mlp"),
     (lambda: _timm_convnext(use_grn=True), from_timm,
      r"stages\.0\.blocks\.0\.mlp is a GlobalResponseNormMlp, not a timm\.layers\.mlp\.Mlp"),
 ]
@@ -219,8 +219,26 @@ REFUSED: list[tuple[Callable[[], nn.Module], Callable, str]] = [
 @pytest.mark.parametrize(("net", "adapt", "message"), REFUSED,
                          ids=["squeezenet", "timm-vit-to-torchvision", "torchvision-vit-to-timm", "tv-vit-bias-kv",
                               "tv-vit-relu-mlp", "tv-convnext-other-block", "timm-vit-qk-norm",
-                              "timm-vit-res-post-block", "timm-convnext-conv-mlp", "timm-convnext-grn"])
+                              "timm-vit-res-post-block", "timm-convnext-grn"])
 def test_unsupported_vit_and_convnext_parts_are_refused_by_name_in_one_line(net, adapt, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as error:
         adapt(net())
     assert "\n" not in str(error.value) and "supported:" in str(error.value)
+
+
+def test_timm_convnext_atto_with_its_conv_mlp_keeps_timms_outputs() -> None:
+    """`convnext_atto` as a user builds it (conv_mlp: 1x1-conv MLPs, channels-first LayerNorm): the adopted net
+    computes timm's outputs, and a subnet runs on its kept hidden channels."""
+    torch.manual_seed(0)
+    original = timm.create_model("convnext_atto", num_classes=7).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = original(NORMALIZE(x))
+    model = from_timm(copy.deepcopy(original)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+    block = residual_blocks(model)[0][1]
+    assert block.unit_widths() == (160, 40)  # hidden channels of the first stage's 1x1 convs, then the stream
+    space = SubnetSpace.from_model(model, rho=0.5)
+    with torch.no_grad(), use_subnet(model, space.sample(torch.Generator().manual_seed(0))) as net:
+        assert net(x).shape == (2, 7) and torch.isfinite(net(x)).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import math
@@ -177,3 +178,30 @@ def test_batched_samples_follow_the_exact_probabilities() -> None:
         for subnet, n in sorted(counts.items(), key=lambda kv: -kv[1])[:5]:
             p = float(policy.log_prob(subnet).exp())
             assert n / draws == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / draws) + 1e-3)
+
+
+def test_authors_init_redraws_about_30_percent_of_tensors_from_a_tenth_range() -> None:
+    """Their Controller.reset_parameters: each tensor with probability 0.3 from U(-0.1, 0.1), head biases zero."""
+    redrawn = total = 0
+    for seed in range(60):
+        settings = ControllerSettings(hidden_size=8, embedding_size=8)  # PyTorch's default bounds are then 0.35
+        default = ControllerSampler(tiny_space(), settings, seed=seed).policy
+        authors = ControllerSampler(tiny_space(), dataclasses.replace(settings, init="authors"), seed=seed).policy
+        assert not authors.path_head.bias.any() and not authors.channel_head.bias.any()
+        for (name, before), after in zip(default.named_parameters(), authors.parameters()):
+            if name.endswith("head.bias"):
+                continue
+            total += 1
+            if not torch.equal(before, after):
+                redrawn += 1
+                assert after.abs().max() <= 0.1, name
+    assert 0.22 < redrawn / total < 0.38, (redrawn, total)
+    first, again = (ControllerSampler(tiny_space(), ControllerSettings(init="authors"), seed=3).policy.state_dict()
+                    for _ in range(2))
+    for key, value in first.items():
+        assert torch.equal(again[key], value), key  # the same draws for the same seed: runs resume exactly
+
+
+def test_unknown_controller_init_is_refused() -> None:
+    with pytest.raises(ValueError, match="init must be one of default, authors, got 'xavier'"):
+        ControllerSettings(init="xavier")

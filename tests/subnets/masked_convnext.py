@@ -36,7 +36,18 @@ def _masked_tv_convnext_forward(block: AdoptedCNBlock, x: Tensor, choice: BlockC
                               scale=block.layer_scale)
 
 
+def _masked_conv_mlp(x: Tensor, choice: BlockChoice, block: AdoptedTimmConvNeXtBlock) -> Tensor:
+    """timm's `conv_mlp` block at full width on (B, C, H, W): dropped hidden channels zeroed after the activation."""
+    fc1, fc2 = block.mlp.fc1, block.mlp.fc2
+    h = block.mlp.act(fc1(block.norm(block.conv_dw(x))))
+    h = fc2(h * unit_mask(choice, fc1.out_channels, h).view(1, -1, 1, 1))
+    h = h if block.gamma is None else h * block.gamma.view(1, -1, 1, 1)
+    return add_paths(x, h, choice)
+
+
 def _masked_timm_convnext_forward(block: AdoptedTimmConvNeXtBlock, x: Tensor, choice: BlockChoice) -> Tensor:
+    if block.use_conv_mlp:
+        return _masked_conv_mlp(x, choice, block)
     return _masked_bottleneck(x, choice, dwconv=block.conv_dw, norm=block.norm, fc1=block.mlp.fc1,
                               act=block.mlp.act, fc2=block.mlp.fc2, scale=block.gamma)
 

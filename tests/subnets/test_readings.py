@@ -7,6 +7,7 @@ import pytest
 import ews
 from ews.config import load_config
 from ews.errors import ConfigError
+from ews.models import create
 from ews.subnets import DEFAULT_READING, READINGS, SubnetSpace, reading
 from ews.training.build import build_space
 
@@ -29,13 +30,24 @@ def test_paper_text_follows_rho_and_default_keeps_both(name: str, rho: float, pa
 def test_channel_modes_on_a_bottleneck() -> None:
     model = tiny_model("resnet50")  # conv widths (4, 4, 16) in the first block
     keep = {name: SubnetSpace.from_model(model, rho=0.5, reading=name).blocks[0].keep_channels for name in READINGS}
-    assert keep == {"default": (2, 2, 16), "paper-text": (2, 2, 8), "authors": (2, 4, 16)}
+    # authors: ceil(4 * 0.500001) = 3 of conv1's 4
+    assert keep == {"default": (2, 2, 16), "paper-text": (2, 2, 8), "authors": (3, 4, 16)}
 
 
-def test_basic_blocks_read_the_same_channels_in_default_and_authors() -> None:
-    model = tiny_model("resnet20")
-    spaces = [SubnetSpace.from_model(model, rho=0.5, reading=name) for name in ("default", "authors")]
-    assert spaces[0].blocks == spaces[1].blocks
+@pytest.mark.parametrize(("rho", "n", "exact", "authors"), [
+    (0.5, 16, 8, 9), (0.5, 32, 16, 17), (0.5, 64, 32, 33),  # ResNet-20's widths: their epsilon keeps one more
+    (0.7, 64, 45, 45), (0.7, 10, 7, 8), (0.9, 16, 15, 15), (1.0, 16, 16, 16), (0.01, 4, 1, 1),
+])
+def test_authors_reading_rounds_channel_counts_as_their_scripts(rho: float, n: int, exact: int, authors: int) -> None:
+    # their get_configurations: math.ceil(c * (subnet_width + 1e-6)), capped at c here (rho 1 would ask for c + 1)
+    assert (reading("default").kept_channels(rho, n), reading("authors").kept_channels(rho, n)) == (exact, authors)
+
+
+def test_resnet20_at_half_width_keeps_9_17_33_channels_in_the_authors_reading() -> None:
+    model = create("resnet20", num_classes=10)  # stages of 16, 32 and 64 channels
+    keep = {name: {SubnetSpace.from_model(model, rho=0.5, reading=name).blocks[i].keep_channels for i in (0, 3, 6)}
+            for name in ("default", "authors")}
+    assert keep == {"default": {(8, 16), (16, 32), (32, 64)}, "authors": {(9, 16), (17, 32), (33, 64)}}
 
 
 def test_one_default_everywhere() -> None:
@@ -51,7 +63,8 @@ def test_explicit_keys_override_the_reading_and_are_recorded() -> None:
     config = load_config(overrides=["ews.reading=default", "ews.rho_paths=0.5", "ews.channels=all"])
     space = build_space(config, tiny_model("resnet20"))
     assert all(b.keep_paths == 1 for b in space.blocks) and space.channels == "all"
-    assert space.reading.to_dict() == {"name": "default", "paths": "fixed", "rho_paths": 0.5, "channels": "all"}
+    assert space.reading.to_dict() == {"name": "default", "paths": "fixed", "rho_paths": 0.5, "channels": "all",
+                                       "rounding": "exact"}
 
 
 @pytest.mark.parametrize("override", ["ews.reading=paper", "ews.channels=some"])

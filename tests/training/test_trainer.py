@@ -49,6 +49,9 @@ RESUMED_RUNS = {
     "ews": ["method=ews"],
     "dropout": ["method=dropout"],
     "ews-adamw": ["method=ews", "train.optimizer=adamw", "train.lr=0.001", "train.weight_decay=0.05"],
+    # the authors' recipe: a running baseline over the whole run (in the checkpoint), their controller initialisation
+    "ews-authors": ["method=ews", "search.schedule=iterations", "search.every_iterations=2",
+                    "search.subnets_per_step=1", "search.baseline=authors", "search.init=authors", "train.grad_clip=3"],
 }
 
 
@@ -233,6 +236,24 @@ def test_early_stopping_holds_out_training_images_and_keeps_the_best_checkpoint(
     assert report["best_epoch"] == 1 + robust.index(max(robust))
     best = torch.load(run.root / "best.pt", weights_only=True)
     assert best["epoch"] == report["best_epoch"] and best["best"]["robust_accuracy"] == max(robust)
+
+
+def test_monitoring_val_scores_the_test_split_once_after_the_last_epoch(tmp_path: Path) -> None:
+    config = tiny_config("method=vanilla", "data.val_images=32", "train.monitor=val", "train.epochs=2")
+    trainer = Trainer(config)
+    report = trainer.fit(RunDir(tmp_path / "run"))
+    first, last = RunDir(tmp_path / "run").read_metrics()
+    assert "val_accuracy" in first and "test_accuracy" not in first
+    assert {"val_accuracy", "test_accuracy"} <= set(last)
+    from ews.training.loop import evaluate
+    test = evaluate(trainer.model, trainer.loader(trainer.test_set, train=False), device=trainer.device)
+    assert last["test_accuracy"] == test and report["clean_error"] == round(100 * (1 - test), 4)
+
+
+def test_monitoring_val_needs_a_validation_split() -> None:
+    from ews.errors import ConfigError
+    with pytest.raises(ConfigError, match="train.monitor val needs a validation split"):
+        tiny_config("train.monitor=val")
 
 
 @pytest.mark.parametrize("on_adversarial", [True, False])

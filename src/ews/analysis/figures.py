@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -104,7 +104,7 @@ def training_curves(metrics: Sequence[Mapping[str, Any]]) -> Figure:
         if values:
             axes[0].plot(epochs, values, marker=".", label=label)
     axes[0].set_title("loss")
-    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test"),
+    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test"), ("val_accuracy", "validation"),
                        ("val_robust_accuracy", "validation, PGD")):
         epochs, values = _series(metrics, key, 100.0)
         if values:
@@ -137,16 +137,17 @@ def training_curves(metrics: Sequence[Mapping[str, Any]]) -> Figure:
 
 
 def comparison_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
-    """Test error and train loss per epoch, one line per run."""
+    """The monitored split's error (test, or val under `train.monitor: val`) and train loss per epoch, a line per run."""
     figure = Figure(figsize=(8.0, 3.0))
     error_ax, loss_ax = figure.subplots(1, 2)
+    split = "val" if any("val_accuracy" in line for metrics in runs.values() for line in metrics) else "test"
     for i, (label, metrics) in enumerate(runs.items()):
         color = COLORS[i % len(COLORS)]
-        epochs, accuracy = _series(metrics, "test_accuracy", 100.0)
+        epochs, accuracy = _series(metrics, f"{split}_accuracy", 100.0)
         error_ax.plot(epochs, [100.0 - a for a in accuracy], marker=".", color=color, label=label)
         epochs, loss = _series(metrics, "train_loss")
         loss_ax.plot(epochs, loss, marker=".", color=color, label=label)
-    error_ax.set_title("test error (%)")
+    error_ax.set_title(f"{split} error (%)")
     loss_ax.set_title("train loss")
     for ax in (error_ax, loss_ax):
         ax.set_xlabel("epoch")
@@ -179,27 +180,74 @@ def sweep_figure(param: str, points: Sequence[Mapping[str, Any]]) -> Figure:
     return figure
 
 
-def study_figure(variants: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> Figure:
-    """Per metric, every variant's mean over seeds with its 95% interval and the seeds' own values."""
-    columns = min(3, len(metrics))
-    rows = -(-len(metrics) // columns)
-    figure = Figure(figsize=(3.4 * columns, 2.6 * rows + 0.4))
+class ForestPanel(NamedTuple):
+    """One metric of a forest plot: per variant a summary (`mean`, `low`, `high`, `values`) in `unit`."""
+
+    title: str
+    unit: str
+    rows: Mapping[str, Mapping[str, Any]]
+    zero_line: bool  # 0 means "no effect": the rows are differences, or a signed metric (a search gap)
+    min_width: float = 0.0  # the narrowest x axis worth drawing in `unit` (a point for error rates)
+
+
+def _forest_limits(ax: Any, panel: ForestPanel) -> None:
+    """x limits around every interval and seed (and 0), never narrower than the panel's `min_width`.
+
+    A panel whose values barely differ would otherwise get an axis 1e-7 wide, its ticks
+    printed as fractions with an offset ("1e-7 + 94.99") that read as the unit.
+    """
+    xs = [0.0] if panel.zero_line else []
+    for s in panel.rows.values():
+        xs += [s["mean"], *s["values"]] + ([s["low"], s["high"]] if s["low"] is not None else [])
+    low, high = min(xs), max(xs)
+    half = max(0.58 * (high - low), panel.min_width / 2, 1e-3)  # 8% of the spread as margin on each side
+    middle = (low + high) / 2
+    ax.set_xlim(middle - half, middle + half)
+    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+
+
+def _forest_panel(ax: Any, panel: ForestPanel, names: Sequence[str]) -> None:
+    """Variants top to bottom; with a zero line, hollow where the interval holds 0 (not resolved)."""
+    for i, name in enumerate(names):
+        s = panel.rows.get(name)
+        if s is None:
+            continue
+        color = COLORS[i % len(COLORS)]
+        defined = s["low"] is not None
+        resolved = not panel.zero_line or (defined and (s["low"] > 0 or s["high"] < 0))
+        ax.plot(s["values"], [i] * len(s["values"]), "|", color=color, alpha=0.45, markersize=8)
+        spread = [[s["mean"] - s["low"]], [s["high"] - s["mean"]]] if defined else None
+        ax.errorbar([s["mean"]], [i], xerr=spread, fmt="o", color=color, capsize=4,
+                    markerfacecolor=color if resolved else "white")
+    if panel.zero_line:
+        ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(names)), list(names), fontsize=7)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_title(panel.title, fontsize=9)
+    ax.set_xlabel(panel.unit, fontsize=8)
+    ax.grid(alpha=0.3, axis="x")
+    _forest_limits(ax, panel)
+
+
+def study_figure(panels: Sequence[ForestPanel], *, title: str) -> Figure:
+    """A forest plot: one panel per metric in its own unit, each variant's mean and interval, a tick per seed.
+
+    Where the rows are differences (from a study's reference) a line marks 0: an interval
+    that holds it does not resolve the difference.
+    """
+    if not panels:
+        figure = Figure(figsize=(4.0, 1.2))
+        figure.text(0.5, 0.5, f"{title}\n(no metric has a value)", ha="center", va="center", fontsize=9)
+        return figure
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    names = list(dict.fromkeys(name for panel in panels for name in panel.rows))
+    figure = Figure(figsize=(3.6 * columns, (0.9 + 0.32 * len(names)) * rows + 0.5))
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    names = list(variants)
-    for ax, metric in zip(axes, metrics):
-        for i, name in enumerate(names):
-            s = variants[name]["metrics"].get(metric)
-            if s is None:
-                continue
-            color = COLORS[i % len(COLORS)]
-            spread = [[0.0], [0.0]] if s["low"] is None else [[s["mean"] - s["low"]], [s["high"] - s["mean"]]]
-            ax.errorbar([i], [s["mean"]], yerr=spread, fmt="o", color=color, capsize=4)
-            ax.plot([i] * len(s["values"]), s["values"], ".", color=color, alpha=0.35)
-        ax.set_title(metric, fontsize=9)
-        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
-        ax.grid(alpha=0.3, axis="y")
-    for ax in axes[len(metrics):]:
+    for ax, panel in zip(axes, panels):
+        _forest_panel(ax, panel, names)
+    for ax in axes[len(panels):]:
         ax.set_visible(False)
-    figure.suptitle("mean over seeds with 95% interval (dots: single seeds)", fontsize=10)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure

@@ -20,7 +20,7 @@ import yaml
 from ..errors import UserError
 from ..evaluation import evaluation_blocks
 from ..runs.checkpoint import atomic_write_text
-from ..runs.documents import Block, Code, Heading, Image, Paragraph, Table, fmt, to_html, to_markdown
+from ..runs.documents import Block, Code, Heading, Image, Paragraph, Table, counted, fmt, to_html, to_markdown
 from ..runs.run_dir import RunDir
 
 METHOD_ORDER = ("vanilla", "dropout", "ews")
@@ -58,7 +58,7 @@ def _summary(root: Path, config: Mapping[str, Any], report: Mapping[str, Any] | 
              metrics: Sequence[Mapping[str, Any]]) -> list[Block]:
     total = config.get("train", {}).get("epochs")
     data = config.get("data", {})
-    status = (f"finished after {report['epochs']} epochs" if report else
+    status = (f"finished after {counted(report['epochs'], 'epoch')}" if report else
               f"in progress: {len(metrics)} of {total} epochs done")
     blocks: list[Block] = [
         Heading(f"Run report: {root.name}", 1),
@@ -72,7 +72,8 @@ def _summary(root: Path, config: Mapping[str, Any], report: Mapping[str, Any] | 
         if "best_epoch" in report:
             rows.append(("best epoch (PGD validation)", fmt(report["best_epoch"])))
     elif metrics:
-        rows.append(("test error after the last epoch (%)", fmt(100.0 * (1 - metrics[-1]["test_accuracy"]))))
+        split = "test" if "test_accuracy" in metrics[-1] else "val"
+        rows.append((f"{split} error after the last epoch (%)", fmt(100.0 * (1 - metrics[-1][f"{split}_accuracy"]))))
     if rows:
         blocks.append(Table(("metric", "value"), tuple(rows)))
     return blocks

@@ -23,9 +23,9 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from ..runtime import model_mode
+from ..runtime.progress import progress_bar
 from ..errors import ConfigError
 from ..search.compare import QUANTILES
 from ..subnets import BRANCH, SHORTCUT, Subnet, unwrap, use_subnet
@@ -163,7 +163,7 @@ def score_subnets(
         if start is not None:
             with use_subnet(net, subnets[0]):  # the shared prefix, in the subnets' BatchNorm mode
                 starts = {kind: _block_inputs(net, start, images, batch_size) for kind, images in inputs.items()}
-        for subnet in tqdm(unique, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+        for subnet in progress_bar(unique, enabled=progress, desc=desc, leave=False, dynamic_ncols=True):
             with use_subnet(net, subnet):
                 for kind, images in inputs.items():
                     if start is None:

@@ -10,28 +10,35 @@ byte-identical for any number of worker processes.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+import logging
 import math
 import multiprocessing
 import os
+import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
+from ..runtime.progress import progress_bar
 from .names import ALL, SEVERITIES, check_corruptions, check_severities
 from .seeding import image_rng, numpy_global_seed
 from .small import MAX_SIDE, corrupt_small
 
 META = "meta.json"
+_NOTES = logging.getLogger(__name__)  # shown by the `ews` command; a script sees them if it configures logging
 
 _MIN_SIDE_SMALL = 8  # the elastic warp's affine triangle needs a few pixels per side
 _MIN_SIDE_LARGE = 32  # imagecorruptions refuses smaller sides
@@ -132,10 +139,10 @@ def write_corrupted_set(
 
     n = len(images)
     chunk = max(1, min(_MAX_CHUNK, math.ceil(n / (4 * workers))))
-    pool = _pool(workers, images) if workers > 1 else None
+    pool = _pool(workers, images) if workers > 1 and worker_processes_can_start() else None
     paths = []
     try:
-        with tqdm(total=len(chosen) * len(levels) * n, unit="img", disable=not progress) as bar:
+        with progress_bar(total=len(chosen) * len(levels) * n, unit="img", enabled=progress) as bar:
             for name in chosen:
                 bar.set_description(name)
                 paths.append(_write_one(out, images, name, levels, seed=seed, chunk=chunk, pool=pool, bar=bar))
@@ -287,6 +294,64 @@ def _init_worker(images: np.ndarray) -> None:
 def _worker_range(name: str, severity: int, start: int, stop: int, seed: int) -> np.ndarray:
     assert _WORKER_IMAGES is not None, "worker started without _init_worker"
     return _corrupt_range(_WORKER_IMAGES, name, severity, start, stop, seed)
+
+
+def worker_processes_can_start() -> bool:
+    """Whether worker processes can start here without running the caller's own code a second time.
+
+    The fork server and `spawn` start each worker by running the main script again (as
+    `__mp_main__`), skipping only what sits under `if __name__ == "__main__":`. A script
+    that calls `ews` at its top level without that guard would call it again in every
+    worker, where multiprocessing refuses to start processes ("bootstrapping phase").
+    So that case is told apart before any process starts, and the set is then corrupted
+    in this process (same bytes, one core), with a note saying how to get the workers.
+    Notebooks, `python -c`, `python -m package` and guarded scripts (the `ews` command
+    among them) start workers.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if main is None or path is None or spec == "__main__" or spec.endswith(".__main__"):
+        return True  # workers do not run the main module again
+    if _line_is_guarded(Path(path), _running_line(main)):
+        return True
+    _NOTES.info("corrupting in this process: worker processes would run %s again from its top; put the call "
+                "under `if __name__ == \"__main__\":` to corrupt with one process per core", path)
+    return False
+
+
+def _running_line(main: ModuleType) -> int | None:
+    """The line of the main module's top-level code that is running now (None: not on this thread's stack)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_globals is vars(main) and frame.f_code.co_name == "<module>":
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _line_is_guarded(script: Path, line: int | None) -> bool:
+    """Whether `line` of `script` lies inside an `if __name__ == "__main__":` block (False when unknown)."""
+    if line is None:
+        return False
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.If) and node.body[0].lineno <= line <= (node.body[-1].end_lineno or line):
+            return _is_main_test(node.test)
+    return False
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """`__name__ == "__main__"`, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, *test.comparators]
+    names = [side.id for side in sides if isinstance(side, ast.Name)]
+    values = [side.value for side in sides if isinstance(side, ast.Constant)]
+    return names == ["__name__"] and values == ["__main__"]
 
 
 def _pool(workers: int, images: np.ndarray) -> ProcessPoolExecutor:

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
+from ..runs.documents import rounded
 from ..runtime import model_mode, module_device
+from ..runtime.progress import progress_bar
 from . import metrics, names
 from .cifar_c import open_npy, read_cifar_c, severity_batches
 from .imagenet_c import Transform, default_transform, read_imagenet_c, severity_images
@@ -61,11 +62,23 @@ def _output_width(model: nn.Module, image: Tensor, *, device: torch.device) -> i
     return model(model_input(image.unsqueeze(0), device=device)).shape[1]
 
 
+def set_name(folder: Path) -> str:
+    """A CIFAR-C-layout set's name in messages: `<dataset>-C` for a set `ews` generated (its meta.json names the
+    dataset: digits-C, fashion-mnist-C), else the folder's own name (CIFAR-10-C, CIFAR-100-C)."""
+    from .generate import read_meta
+
+    try:
+        dataset = read_meta(folder).get("dataset")
+    except (OSError, ValueError, AttributeError):  # an unreadable or foreign meta.json: the folder's name will do
+        dataset = None
+    return f"{dataset}-C" if isinstance(dataset, str) and dataset else folder.name
+
+
 def _emit(result: dict[str, Any]) -> dict[str, Any]:
-    """Warn the caller of every message in `result["warnings"]` (kept there for eval.json)."""
+    """Warn the caller of every message in `result["warnings"]` (kept there for eval.json); scores to 4 places."""
     for message in result["warnings"]:
         warnings.warn(message, stacklevel=3)
-    return result
+    return rounded(result)
 
 
 def _summary(errors: Errors, severities: Sequence[int], *, scores: str,
@@ -113,7 +126,7 @@ def cifar_c_errors(
     labels = torch.from_numpy(data.labels).to(device)
     errors: Errors = {}
     total = len(data.files) * len(severities) * data.per_severity
-    with inference(model), tqdm(total=total, unit="img", desc="CIFAR-C", disable=not progress) as bar:
+    with inference(model), progress_bar(total=total, unit="img", desc=set_name(data.folder), enabled=progress) as bar:
         first = torch.from_numpy(np.array(open_npy(next(iter(data.files.values())))[0])).permute(2, 0, 1)
         width = _output_width(model, first, device=device)
         if int(data.labels.max()) >= width:
@@ -171,7 +184,7 @@ def imagenet_c_errors(
     folders = [(name, severity) for name, by_severity in data.folders.items() for severity in by_severity]
     errors: Errors = {name: {} for name in data.folders}
     scored = 0
-    with inference(model), tqdm(unit="img", desc="ImageNet-C", disable=not progress) as bar:
+    with inference(model), progress_bar(unit="img", desc="ImageNet-C", enabled=progress) as bar:
         for index, (name, severity) in enumerate(folders):
             images = severity_images(data, name, severity, transform=transform)
             if index == 0:
@@ -268,7 +281,7 @@ def imagenet_p_flip(
     workers = _workers(num_workers)
     flips: dict[str, float] = {}
     total = sum(len(paths) for paths in data.sequences.values())
-    with inference(model), tqdm(total=total, unit="seq", desc="ImageNet-P", disable=not progress) as bar:
+    with inference(model), progress_bar(total=total, unit="seq", desc="ImageNet-P", enabled=progress) as bar:
         for name, paths in data.sequences.items():
             bar.set_postfix_str(name)
             loader = DataLoader(Sequences(paths, transform), batch_size=None, num_workers=workers)
@@ -280,10 +293,10 @@ def imagenet_p_flip(
                 flips[name] = metrics.flip_probability(predictions, noise=is_noise(name), difficulty=difficulty)
             except ValueError as err:
                 raise DataError(f"ImageNet-P {data.root / name}: {err}") from None
-    return {
+    return rounded({
         "flip_probability": {name: 100.0 * value for name, value in flips.items()},
         "mean_flip_probability": metrics.mean_flip_probability(flips),
         "flip_rate": None if table is None else metrics.flip_rates(flips, table),
         "mfr": None if table is None else metrics.mean_flip_rate(flips, table),
         "difficulty": difficulty,
-    }
+    })

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from ..errors import DataError
+from ..errors import DataError, MissingDataError
 from .augment import Transform
 
 
@@ -63,10 +63,12 @@ def read_cifar(
     folder = Path(root, reader.base_folder)
     if not download:
         if not folder.is_dir():
-            raise DataError(f"{name} folder not found: {folder}; pass data.root (its parent folder) or --download")
+            raise MissingDataError(f"{name} folder not found: {folder}",
+                                   "pass data.root (its parent folder) or --download", dataset=name)
         missing = reader.missing_files(root)
         if missing:
-            raise DataError(f"{name} folder {folder} lacks {', '.join(missing)}; re-create it or pass --download")
+            raise MissingDataError(f"{name} folder {folder} lacks {', '.join(missing)}",
+                                   "re-create it or pass --download", dataset=name)
     try:
         dataset = reader(str(root), train=train, transform=transform, download=download)
     except (OSError, RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as err:

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision.transforms import v2
 
-from ..errors import DataError
+from ..errors import DataError, MissingDataError
 from .augment import AugMixConfig, Transform, check_augment, train_transform
 from .cifar import read_cifar
 from .digits import IMAGE_SIZE as DIGITS_SIZE
@@ -93,7 +93,8 @@ def _to_float() -> list[Transform]:
 
 def _need_root(name: str, root: str | Path | None) -> Path:
     if root is None:
-        raise DataError(f"dataset {name!r} needs a folder: set data.root")
+        raise MissingDataError(f"dataset {name!r} needs a folder", "set data.root", dataset=name,
+                               downloadable=name != "imagefolder")
     return Path(root)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import DataError
+from ..errors import DataError, MissingDataError
 from .idx import find_file, read_idx, split_files
 
 PAD = 2  # 28 + 2 * 2 = 32
@@ -73,7 +73,8 @@ def _locate(dataset: IdxDataset, root: str | Path | None, train: bool) -> tuple[
         path = find_file(folders, name)
         if path is None:
             looked = f"in {', '.join(str(f) for f in folders)}" if folders else "(data.root is not set)"
-            raise DataError(f"{dataset.name}: {name}[.gz] not found {looked}; {dataset.how_to_get(root)}")
+            raise MissingDataError(f"{dataset.name}: {name}[.gz] not found {looked}", dataset.how_to_get(root),
+                                   dataset=dataset.name)
         paths.append(path)
     return paths[0], paths[1]
 

@@ -9,6 +9,7 @@ is run on one image, before the first image is scored.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -21,14 +22,18 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
+from ..config import parse_number
 from ..corruptions import names
 from ..data import load
+from ..data.splits import stratified_subset
 from ..data.subsets import take_images
 from ..errors import ConfigError, DataError
 from ..models.external import Normalized, parse_normalization
 from ..runtime import host_memory
 from ..runtime.device import resolve_device
+from .arguments import argument, given, missing_data_remedy, python_remedy
 from .corruption_sets import corruption_layout, resolve_corruption_set
+from .inputs import check_images
 from .result import EvaluationResult
 from .top1 import top1_error
 from .threat_models import THREAT_MODELS, default_eps, threat_model
@@ -69,35 +74,78 @@ class Request:
     batch_size: int = 256
     seed: int = 0
     progress: bool = False
+    cli: bool = False  # errors name --flags (ews eval), not Python arguments (ews.evaluate)
+
+    def __post_init__(self) -> None:
+        """Take what the command line takes: `eps="8/255"`, `attacks="pgd20"` (or `"pgd20,autoattack"`)."""
+        number = parse_number(self.eps) if isinstance(self.eps, str) else None
+        if number is not None:
+            object.__setattr__(self, "eps", number)
+        for key in ("attacks", "autoattack_attacks", "corruption_names"):
+            value = getattr(self, key)
+            if isinstance(value, str):
+                object.__setattr__(self, key, tuple(part.strip() for part in value.split(",") if part.strip()))
 
     def check(self) -> None:
+        """Refuse a bad value in one line naming it (`eps=` or `--eps`) and what is allowed."""
         unknown = [a for a in self.attacks if a not in EVAL_ATTACKS]
         if unknown:
-            raise ConfigError(f"unknown attack {unknown[0]!r}; allowed: {', '.join(EVAL_ATTACKS)}")
+            raise ConfigError(f"unknown attack {unknown[0]!r} in {self._name('attacks')}; "
+                              f"allowed: {', '.join(EVAL_ATTACKS)}")
         if self.threat_model is not None and self.threat_model not in THREAT_MODELS:
-            raise ConfigError(f"--threat-model {self.threat_model!r} is not one of {', '.join(THREAT_MODELS)}")
+            raise ConfigError(f"{self._given('threat_model', self.threat_model)} is not one of "
+                              f"{', '.join(THREAT_MODELS)}")
         if self.threat_model in ("linf", "l2") and self.autoattack_version != "standard":
-            raise ConfigError(f"--threat-model {self.threat_model} measures standard AutoAttack (RobustBench's); "
-                              f"drop --autoattack-version {self.autoattack_version} or the threat model")
+            raise ConfigError(f"{self._given('threat_model', self.threat_model)} measures standard AutoAttack "
+                              f"(RobustBench's); drop {self._given('autoattack_version', self.autoattack_version)} "
+                              "or the threat model")
         names.check_severities(self.severities)
-        for what, value in (("--n-examples", self.n_examples), ("--batch-size", self.batch_size)):
+        for key in ("n_examples", "batch_size"):
+            value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{what} must be an integer >= 1, got {value!r}")
-        check_autoattack_choice(version=self.autoattack_version, attacks=self.autoattack_attacks)
-        if self.eps is not None and not self.eps >= 0:
-            raise ConfigError(f"--eps must be >= 0, got {self.eps}")
+                raise ConfigError(f"{self._name(key)} must be an integer >= 1, got {value!r}")
+        self._check_autoattack()
+        eps = self.eps
+        if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < math.inf):
+            raise ConfigError(f"{self._name('eps')} must be a finite number >= 0 or a fraction such as 8/255, "
+                              f"got {eps!r}")
         if self.norm is not None and self.norm not in NORMS:
-            raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
-        _check_shift_names(self.shifts)
-        for label, path in (("--perturbations", self.perturbations), ("--alexnet-fr", self.alexnet_fr)):
+            raise ConfigError(f"{self._name('norm')} must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        self._check_shifts()
+        for key in ("perturbations", "alexnet_fr"):
+            path = getattr(self, key)
             if path is not None and not Path(path).exists():
-                raise DataError(f"{label} {path} does not exist")
+                raise DataError(f"{self._given(key, str(path))} does not exist")
+
+    def _name(self, key: str) -> str:
+        return argument(key, cli=self.cli)
+
+    def _given(self, key: str, value: object) -> str:
+        return given(key, value, cli=self.cli)
+
+    def _check_autoattack(self) -> None:
+        if (self.autoattack_version == "custom") != (self.autoattack_attacks is not None):
+            raise ConfigError(f"{self._name('autoattack_attacks')} (the attacks to run) goes with "
+                              f"{self._given('autoattack_version', 'custom')}, and only with it")
+        check_autoattack_choice(version=self.autoattack_version, attacks=self.autoattack_attacks)
+
+    def _check_shifts(self) -> None:
+        from .shifts import SHIFT_NAMES
+
+        if not isinstance(self.shifts, Mapping):
+            raise ConfigError(f"{self._name('shifts')} takes a mapping of set name to folder such as "
+                              f"{{'cifar10.1': 'data/CIFAR-10.1'}}, got {type(self.shifts).__name__}")
+        unknown = [name for name in self.shifts if name not in SHIFT_NAMES]
+        if unknown:
+            raise ConfigError(f"unknown shift set {unknown[0]!r} in {self._name('shifts')}; "
+                              f"allowed: {', '.join(SHIFT_NAMES)}")
 
     def under_threat_model(self, data: EvalData) -> Request:
         """The request with its threat model's attack, norm, radius or corruption set filled in."""
         if self.threat_model is None:
             return self
-        chosen = threat_model(self.threat_model, image_size=data.image_size, eps=self.eps, norm=self.norm)
+        chosen = threat_model(self.threat_model, image_size=data.image_size, eps=self.eps, norm=self.norm,
+                              cli=self.cli)
         if not chosen.adversarial:
             return replace(self, corruptions=self.corruptions or f"{data.name}-c",
                            corruption_names=names.BENCHMARK)
@@ -105,24 +153,18 @@ class Request:
         return replace(self, attacks=attacks, eps=chosen.eps, norm=chosen.norm)
 
 
-def _check_shift_names(shifts: Mapping[str, str | Path]) -> None:
-    from .shifts import SHIFT_NAMES
-
-    unknown = [name for name in shifts if name not in SHIFT_NAMES]
-    if unknown:
-        raise ConfigError(f"unknown shift set {unknown[0]!r}; allowed: {', '.join(SHIFT_NAMES)}")
-
-
 def evaluation_data(dataset: str | Dataset, *, root: str | Path | None = None, limit: int | None = None,
                     num_classes: int | None = None, name: str | None = None) -> EvalData:
     """A dataset's test split by name (`digits`, `cifar10`, ...) or a user's `Dataset` of ([0, 1] image, label)."""
     if isinstance(dataset, str):
-        images, info = load(dataset, root=root, train=False, limit=limit)
+        with missing_data_remedy(python_remedy):
+            images, info = load(dataset, root=root, train=False, limit=limit)
         return EvalData(dataset, images, info.num_classes, info.image_size, root)
     if num_classes is None:
         raise ConfigError("evaluating a Dataset needs num_classes=N (a dataset named by string knows its own)")
-    first = dataset[0][0]
-    return EvalData(name or type(dataset).__name__, dataset, num_classes, int(first.shape[-1]), root)
+    name = name or type(dataset).__name__
+    check_images(dataset, name=name, hint="give images in [0, 1] and the model's normalisation as normalize=")
+    return EvalData(name, dataset, num_classes, int(torch.as_tensor(dataset[0][0]).shape[-1]), root)
 
 
 def evaluate(
@@ -148,10 +190,10 @@ def evaluate(
     distribution-shift sets. Generated -C sets and AutoAttack's resume state go into `cache`
     (default: a temporary folder, removed after). The model is put in eval mode on `device`.
     """
-    unknown = sorted(set(measure) - {f.name for f in fields(Request)})
+    allowed = [f.name for f in fields(Request) if f.name != "cli"]
+    unknown = sorted(set(measure) - set(allowed))
     if unknown:
-        raise ConfigError(f"ews.evaluate has no argument {unknown[0]!r}; measurements: "
-                          f"{', '.join(f.name for f in fields(Request))}")
+        raise ConfigError(f"ews.evaluate has no argument {unknown[0]!r}; measurements: {', '.join(allowed)}")
     request = Request(**measure)
     request.check()
     data = evaluation_data(dataset, root=root, limit=limit, num_classes=num_classes)
@@ -167,7 +209,7 @@ def with_normalization(model: nn.Module, normalize: Normalization | None) -> nn.
     """`model` itself for [0, 1] input, else wrapped with the normalisation its weights expect."""
     if normalize is None:
         return model
-    mean, std = parse_normalization(normalize) if isinstance(normalize, str) else normalize
+    mean, std = parse_normalization(normalize, python=True) if isinstance(normalize, str) else normalize
     return Normalized(model, mean=mean, std=std)
 
 
@@ -175,18 +217,18 @@ def score(model: nn.Module, data: EvalData, request: Request, *, device: torch.d
           defaults: Mapping[str, Any] | None = None) -> EvaluationResult:
     """Every measurement `request` asks for, on `data` (`request` checked by the caller, before any loading);
     `defaults` gives the attack's eps and norm when unset."""
-    request = request.under_threat_model(data)
-    request = _with_attack_defaults(request, data, defaults or {})
+    request = resolve(request, data, defaults)
     host_memory.retain_for(device.type)
-    _check_model(model, data, device=device)
+    shift_sets = _shift_sets(request, data)  # matched to the model's dataset and read before any long work
+    _check_model(model, data, device=device, cli=request.cli)
     corruption_path = _corruption_set(request, data, cache=cache)
-    shift_sets = _shift_sets(request)  # read and checked before the first image is scored
     metrics: dict[str, Any] = {"clean_error": clean_error(model, data.images, batch_size=request.batch_size,
-                                                          device=device, progress=request.progress)}
+                                                          device=device, progress=request.progress, name=data.name)}
     common = {"batch_size": request.batch_size, "device": device, "progress": request.progress}
     if corruption_path is not None:
         metrics.update(corruption_errors(model, corruption_path, clean_error=metrics["clean_error"],
                                          severities=request.severities, **common))
+        metrics.update(_corrupted_images_clean_error(model, data, request, corruption_path, **common))
     if request.perturbations is not None:
         from ..corruptions.scoring import imagenet_p_flip
 
@@ -197,7 +239,13 @@ def score(model: nn.Module, data: EvalData, request: Request, *, device: torch.d
         metrics["shifts"] = shift_errors(model, shift_sets, severities=request.severities, **common)
     if request.attacks:
         _merge_warnings(metrics, attack_errors(model, data, request, cache=cache, device=device))
-    return EvaluationResult(metrics, settings=_settings(request, data))
+    return EvaluationResult(metrics, settings=measurement_settings(request, data))
+
+
+def resolve(request: Request, data: EvalData, defaults: Mapping[str, Any] | None = None) -> Request:
+    """`request` as it runs on `data`: its threat model's attack, radius or -C set filled in, and the attack's
+    eps and norm from `defaults` (a run's own) or the field's radius."""
+    return _with_attack_defaults(request.under_threat_model(data), data, defaults or {})
 
 
 def _with_attack_defaults(request: Request, data: EvalData, defaults: Mapping[str, Any]) -> Request:
@@ -208,17 +256,24 @@ def _with_attack_defaults(request: Request, data: EvalData, defaults: Mapping[st
     return replace(request, norm=norm, eps=default_eps(norm, data.image_size) if eps is None else eps)
 
 
-def _check_model(model: nn.Module, data: EvalData, *, device: torch.device) -> None:
-    """One image through the model: its number of outputs and the input range, before any long work."""
-    x, _ = data.images[0]
-    x = torch.as_tensor(x)
-    if x.dtype.is_floating_point and (x.min() < 0 or x.max() > 1):
-        raise DataError(f"{data.name} images range over [{x.min():.3g}, {x.max():.3g}], not [0, 1]; give "
-                        "images in [0, 1] and the model's normalisation as normalize=")
+def _check_model(model: nn.Module, data: EvalData, *, device: torch.device, cli: bool = False) -> None:
+    """One image through the model before any long work: its normalisation fits the images' channels, it runs,
+    and it returns one logit per class. A model that cannot take the images fails here in one line, not
+    as a framework traceback from inside its first layer."""
+    x = torch.as_tensor(data.images[0][0])
+    if isinstance(model, Normalized) and model.normalize.mean.numel() != x.shape[0]:
+        count = model.normalize.mean.numel()
+        raise ConfigError(f"{argument('normalize', cli=cli)} has {count} means and {count} stds but {data.name} "
+                          f"images have {x.shape[0]} channels; give {x.shape[0]} of each (e.g. "
+                          "0.5,0.5,0.5/0.25,0.25,0.25) or a name such as cifar10")
     from ..corruptions.scoring import model_input
 
-    with torch.no_grad():
-        shape = tuple(model(model_input(x.unsqueeze(0), device=device)).shape)
+    try:
+        with torch.no_grad():
+            shape = tuple(model(model_input(x.unsqueeze(0), device=device)).shape)
+    except RuntimeError as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"the model fails on one {data.name} image of shape {tuple(x.shape)}: {reason}") from err
     if len(shape) != 2:
         raise ConfigError(f"the model returns shape {shape} for one image; expected (batch, classes) logits")
     if shape[1] != data.num_classes:
@@ -230,7 +285,8 @@ def _corruption_set(request: Request, data: EvalData, *, cache: Path) -> Path | 
         return None
     path = resolve_corruption_set(request.corruptions, dataset=data.name, root=data.root, images=lambda: data.images,
                                   cache=cache, seed=request.seed, progress=request.progress, split=data.split,
-                                  corruptions=request.corruption_names, limit=request.corruption_images)
+                                  corruptions=request.corruption_names, limit=request.corruption_images,
+                                  cli=request.cli)
     if corruption_layout(path) == "cifar":
         from ..corruptions.cifar_c import read_cifar_c
 
@@ -238,18 +294,19 @@ def _corruption_set(request: Request, data: EvalData, *, cache: Path) -> Path | 
     return path
 
 
-def _shift_sets(request: Request) -> list[Any]:
+def _shift_sets(request: Request, data: EvalData) -> list[Any]:
     if not request.shifts:
         return []
-    from .shifts import read_shift_sets
+    from .shifts import check_shifts_fit, read_shift_sets
 
+    check_shifts_fit(request.shifts, dataset=data.name, num_classes=data.num_classes, cli=request.cli)
     return read_shift_sets(request.shifts, request.severities)
 
 
 def clean_error(model: nn.Module, images: Dataset, *, batch_size: int, device: torch.device,
-                progress: bool = False) -> float:
-    """Top-1 error (%) on every image of `images`."""
-    return top1_error(model, images, batch_size=batch_size, device=device)[0]
+                progress: bool = False, name: str = "the dataset") -> float:
+    """Top-1 error (%) on every image of `images` (`name`d in errors), each batch's range checked as it streams."""
+    return top1_error(model, images, batch_size=batch_size, device=device, name=name)[0]
 
 
 def corruption_errors(model: nn.Module, path: Path, *, clean_error: float, severities: Sequence[int],
@@ -264,6 +321,25 @@ def corruption_errors(model: nn.Module, path: Path, *, clean_error: float, sever
         found = scoring.imagenet_c_errors(model, path, clean_error=clean_error, severities=severities,
                                           batch_size=batch_size, device=device, progress=progress)
     return {**found, "corruption_set": str(path)}
+
+
+def _corrupted_images_clean_error(model: nn.Module, data: EvalData, request: Request, path: Path,
+                                  **common: Any) -> dict[str, Any]:
+    """Clean error on the images a generated `DATASET-c` subset was made of (`corruption_images`, stratified).
+
+    RobustBench scores clean and corrupted accuracy on the same images; the split's own
+    clean error stays `clean_error`. Empty unless this call generated (or reuses) the subset.
+    """
+    from ..corruptions.generate import read_meta
+
+    meta = read_meta(path)
+    limit = request.corruption_images
+    if (limit is None or str(request.corruptions).lower() != f"{data.name}-c"
+            or (meta.get("dataset"), meta.get("split"), meta.get("limit")) != (data.name, data.split, limit)):
+        return {}
+    subset = stratified_subset(data.images, limit, what=f"the {data.name} {data.split} split")
+    return {"corruption_clean_error": clean_error(model, subset, batch_size=common["batch_size"],
+                                                  device=common["device"], name=data.name)}
 
 
 def first_images(dataset: Dataset, count: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,17 +377,26 @@ def _merge_warnings(metrics: dict[str, Any], found: dict[str, Any]) -> None:
     metrics.update({key: value for key, value in found.items() if key != "warnings"})
 
 
-def _settings(request: Request, data: EvalData) -> dict[str, Any]:
-    """How the numbers were measured, for the reader of a result (and robustbench.json)."""
+def measurement_settings(request: Request, data: EvalData) -> dict[str, Any]:
+    """How the numbers of a resolved `request` on `data` are measured (`settings` in `eval.json`, robustbench.json):
+    known before any image is scored, so a folder's earlier results can be checked against them first."""
     settings: dict[str, Any] = {"dataset": data.name, "split": data.split, "images": len(data.images),
                                 "threat_model": request.threat_model, "seed": request.seed,
                                 "batch_size": request.batch_size}
     if request.attacks:
         settings.update(attacks=list(request.attacks), eps=request.eps, norm=request.norm,
-                        n_examples=min(request.n_examples or len(data.images), len(data.images)),
-                        autoattack_version=request.autoattack_version)
+                        n_examples=min(request.n_examples or len(data.images), len(data.images)))
+    if "autoattack" in request.attacks:
+        settings["autoattack_version"] = request.autoattack_version
+        if request.autoattack_attacks is not None:
+            settings["autoattack_attacks"] = list(request.autoattack_attacks)
     if request.corruptions is not None:
-        settings.update(severities=list(request.severities), corruption_images=request.corruption_images)
+        settings.update(corruptions=str(request.corruptions), corruption_images=request.corruption_images)
+    if request.corruptions is not None or request.shifts:
+        settings["severities"] = list(request.severities)
+    if request.perturbations is not None:
+        settings.update(perturbations=str(request.perturbations),
+                        alexnet_fr=None if request.alexnet_fr is None else str(request.alexnet_fr))
     if request.shifts:
         settings["shifts"] = {name: str(path) for name, path in request.shifts.items()}
     return settings

@@ -6,6 +6,7 @@ when a set has to be generated (a cached set costs no pass over the data).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset
 from ..corruptions import names
 from ..data.splits import stratified_subset
 from ..errors import DataError
+from .arguments import given
 
 # Released -C sets found under the data root by name; other `<dataset>-c` names are generated.
 RELEASED_C = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
@@ -45,28 +47,48 @@ def corrupted_split(images: Dataset, folder: Path, *, dataset: str, corruptions:
         return folder
     chosen = stratified_subset(images, limit, what=f"the {dataset} {split} split")
     pixels, labels = dataset_to_uint8(chosen)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_corrupted_set(pixels, labels, folder, corruptions=corruptions, seed=seed, progress=progress,
-                        meta={"dataset": dataset, "split": split, "limit": limit})
+    created = _first_missing(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_corrupted_set(pixels, labels, folder, corruptions=corruptions, seed=seed, progress=progress,
+                            meta={"dataset": dataset, "split": split, "limit": limit})
+    except BaseException:
+        if created is not None:  # a failed or interrupted generation leaves no half-made cache behind
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     return folder
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet (None: `folder` exists)."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return missing
+        missing = path
+    return missing
 
 
 def resolve_corruption_set(spec: str | Path, *, dataset: str, root: str | Path | None, images: Callable[[], Dataset],
                            cache: Path, seed: int = 0, progress: bool = True, split: str = "test",
-                           corruptions: Sequence[str] = names.ALL, limit: int | None = None) -> Path:
+                           corruptions: Sequence[str] = names.ALL, limit: int | None = None,
+                           cli: bool = False) -> Path:
     """A path as given; `cifar10-c`/`cifar100-c` under `root`; `<dataset>-c` generated once into `cache`.
 
     For the validation split (`split="val"`) only a generated set or a given folder fits.
+    Errors name `spec` as `--corruptions` when `cli`, else as `corruptions=`.
     """
     path = Path(spec)
     if path.exists():
         return path
     if str(spec).lower() != f"{dataset}-c":
-        raise DataError(f"--corruptions {spec!r} is neither an existing folder nor {dataset}-c (this model's dataset)")
+        raise DataError(f"{given('corruptions', str(spec), cli=cli)} is neither an existing folder nor {dataset}-c "
+                        "(this model's dataset)")
     if dataset in RELEASED_C and split == "test":
         released = Path(root or ".") / RELEASED_C[dataset]
         if not released.is_dir():
-            raise DataError(f"--corruptions {spec}: {released} does not exist; download {RELEASED_C[dataset]} there")
+            raise DataError(f"{given('corruptions', str(spec), cli=cli)}: {released} does not exist; "
+                            f"download {RELEASED_C[dataset]} there")
         return released
     name = f"{dataset}-c" + ("" if split == "test" else f"-{split}") + ("" if limit is None else f"-{limit}")
     return corrupted_split(images(), cache / name, dataset=dataset, corruptions=corruptions, seed=seed,

@@ -1,7 +1,10 @@
 """`ews eval`'s files: score a checkpoint or `--model` with `ews.evaluate`'s core, then write
-`eval.json` (merged with an earlier evaluation in the same folder, so corruption and attack
-results can be computed in separate calls), `eval.md`, `eval.html` and, under a threat model,
-`robustbench.json`. Nothing is written before every argument is checked and the model loaded.
+`eval.json`, `eval.md`, `eval.html` and, under a threat model, `robustbench.json`.
+
+An earlier evaluation in the same folder is added to, so corruption and attack results can
+be computed in separate calls, but only when every setting both record agrees (`merge`);
+otherwise the call is refused before any work. Nothing is written before every argument
+and the folder's earlier results are checked and the model loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from ..models.external import parse_normalization
 from ..runs.checkpoint import atomic_write_text
 from ..runs.documents import to_html
 from ..runtime.device import resolve_device
-from .core import Request, score
+from .core import Request, measurement_settings, resolve, score
+from .merge import earlier_results, merged_results
 from .report import report_blocks, results_markdown
 from .robustbench import robustbench_entry
 from .sources import ExternalModel, identity, load_source
@@ -46,11 +50,16 @@ def run_evaluation(
     progress: bool = True,
     split: str = "test",
     corruption_images: int | None = None,
+    overrides: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate one checkpoint (or `ExternalModel`) on its test (or held-out validation) split and write the files.
 
     Attacks default to the run's own radius and norm; `n_examples` None attacks the whole split.
     A generated `DATASET-c` set covers the split's first `corruption_images` images, stratified.
+    `overrides` (`data.root=DIR`, ...) change a checkpoint's stored config. Errors name `ews eval`'s flags.
+    Results already in `out` are kept beside the new ones when measured on the same weights under the same
+    settings, else the call is refused; `overwrite` replaces them. Returns what `eval.json` now holds.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -59,43 +68,43 @@ def run_evaluation(
                       severities=tuple(severities), perturbations=perturbations, alexnet_fr=alexnet_fr,
                       attacks=tuple(attacks), n_examples=n_examples, eps=eps, norm=norm,
                       autoattack_version=autoattack_version, autoattack_attacks=autoattack_attacks,
-                      shifts=dict(shifts or {}), batch_size=batch_size or 256, seed=seed, progress=progress)
+                      shifts=dict(shifts or {}), batch_size=batch_size or 256, seed=seed, progress=progress,
+                      cli=True)
     request.check()
     if isinstance(checkpoint, ExternalModel):
         if not Path(checkpoint.weights).exists():
             raise DataError(f"--weights {checkpoint.weights} does not exist")
         parse_normalization(checkpoint.normalize)
     torch_device = resolve_device(device)
-    trained = load_source(checkpoint, device=torch_device, split=split)
+    trained = load_source(checkpoint, device=torch_device, split=split, overrides=overrides)
     request = replace(request, batch_size=batch_size or trained.config.train.eval_batch_size)
-    result = score(trained.model, trained.data(split), request, device=torch_device, cache=out,
-                   defaults=trained.attack_defaults())
-    results = {**identity(trained, checkpoint, split=split), **result.metrics, "settings": result.settings}
-    merged = write_results(out, results)
-    if threat_model is not None:
-        architecture = checkpoint.spec if isinstance(checkpoint, ExternalModel) else trained.config.model.name
-        entry = robustbench_entry({**merged, **results}, architecture=architecture)
-        atomic_write_text(out / "robustbench.json", json.dumps(entry, indent=2) + "\n")
+    data, defaults = trained.data(split), trained.attack_defaults()
+    evaluated = identity(trained, checkpoint, split=split)
+    planned = measurement_settings(resolve(request, data, defaults), data)
+    earlier = earlier_results(out, evaluated, planned, overwrite=overwrite)  # refused here, before any long work
+    result = score(trained.model, data, request, device=torch_device, cache=out, defaults=defaults)
+    merged = merged_results(earlier, {**evaluated, **result.metrics, "settings": result.settings})
+    write_results(out, merged)
+    architecture = checkpoint.spec if isinstance(checkpoint, ExternalModel) else trained.config.model.name
+    _write_robustbench(out, merged, architecture=architecture)
     return merged
 
 
 def write_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
-    """Merge into an earlier `eval.json` in `out` (new keys win) and write it, `eval.md` and `eval.html` atomically."""
+    """Write `results` as `out/eval.json`, `eval.md` and `eval.html`, each atomically (replacing earlier ones)."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "eval.json"
-    merged: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            merged = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            merged = {}
-        if merged.get("checkpoint") != results["checkpoint"]:
-            merged = {}  # another model's results are not mixed in
-    settings = {**merged.get("settings", {}), **results.get("settings", {})}
-    merged.update(results)
-    if settings:
-        merged["settings"] = settings
-    atomic_write_text(path, json.dumps(merged, indent=2) + "\n")
-    atomic_write_text(out / "eval.md", results_markdown(merged))
-    atomic_write_text(out / "eval.html", to_html(report_blocks(merged), base=out, title="Evaluation"))
-    return merged
+    atomic_write_text(out / "eval.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "eval.md", results_markdown(results))
+    atomic_write_text(out / "eval.html", to_html(report_blocks(results), base=out, title="Evaluation"))
+    return results
+
+
+def _write_robustbench(out: Path, results: Mapping[str, Any], *, architecture: str) -> None:
+    """`robustbench.json` for results under a threat model, from what `eval.json` now holds; without one, an
+    older entry (of results just replaced) is removed rather than left beside numbers it does not describe."""
+    path = out / "robustbench.json"
+    if results.get("settings", {}).get("threat_model") is None:
+        path.unlink(missing_ok=True)
+        return
+    entry = robustbench_entry(results, architecture=architecture)
+    atomic_write_text(path, json.dumps(entry, indent=2) + "\n")

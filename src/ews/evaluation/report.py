@@ -69,6 +69,9 @@ def evaluation_blocks(results: Mapping[str, Any], *, title: str) -> list[Block]:
     if "adv_examples" in results:
         blocks.append(Paragraph(f"Clean error on the {results['adv_examples']} attacked images: "
                                 f"{fmt(results.get('adv_clean_error'))}%."))
+    if "corruption_clean_error" in results:
+        blocks.append(Paragraph(f"Clean error on the {results.get('settings', {}).get('corruption_images')} images "
+                                f"the corruption set was made of: {fmt(results['corruption_clean_error'])}%."))
     per = results.get("corruptions")
     if per:
         severities = sorted({s for errors in per.values() for s in errors}, key=int)

@@ -24,8 +24,10 @@ from ..errors import CheckpointError
 from ..models.external import Normalized, build_external, parse_normalization
 from ..runs.checkpoint import load_model_weights, load_state_dict_file, state_dict_mismatch
 from ..training.build import build_model
+from .arguments import cli_remedy, missing_data_remedy
 from .core import EvalData
 from .corruption_sets import corrupted_split, resolve_corruption_set
+from .merge import weights_fingerprint
 
 
 @dataclass
@@ -64,9 +66,7 @@ def load_external(source: ExternalModel, *, device: torch.device, split: str = "
     """Build `source.spec` for the dataset's classes, load its weights (no code runs), normalise as stated."""
     mean, std = parse_normalization(source.normalize)
     config = load_config(overrides=[f"data.name={source.dataset}", *source.overrides])
-    d = config.data
-    _, info = load(d.name, root=d.root, train=False, limit=d.limit)
-    test_set = evaluation_split(config, split)
+    info, test_set = _split(config, split)
     net = build_external(source.spec, num_classes=info.num_classes)
     state = load_state_dict_file(source.weights)
     reason = state_dict_mismatch(net, state)
@@ -81,33 +81,43 @@ def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Seq
                  split: str = "test") -> TrainedModel:
     """Rebuild the network a checkpoint was trained as and load its weights (no code runs).
 
-    `test_set` is the run's test split, or with `split="val"` its held-out validation split.
+    `test_set` is the run's test split, or with `split="val"` its held-out validation split;
+    `overrides` (`data.root=DIR`, ...) change the stored config, e.g. where its data now lives.
     """
     from ..training.export import load_weights
 
     checkpoint = Path(checkpoint)
     payload = load_weights(checkpoint, map_location=device)  # a checkpoint or a .safetensors export
     config = load_config(base=payload.get("config", {}), overrides=overrides)
-    d = config.data
-    _, info = load(d.name, root=d.root, train=False, limit=d.limit)
-    test_set = evaluation_split(config, split)
+    info, test_set = _split(config, split)
     model = build_model(config, info).to(device)
     load_model_weights(model, payload.get("model"), path=checkpoint)
     model.eval()
     return TrainedModel(model, config, info, test_set, checkpoint)
 
 
-def load_source(source: str | Path | ExternalModel, *, device: torch.device, split: str = "test") -> TrainedModel:
-    """A checkpoint path or an `ExternalModel`, loaded."""
+def load_source(source: str | Path | ExternalModel, *, device: torch.device, split: str = "test",
+                overrides: Sequence[str] = ()) -> TrainedModel:
+    """A checkpoint path (with config `overrides`) or an `ExternalModel` (which holds its own), loaded."""
     if isinstance(source, ExternalModel):
         return load_external(source, device=device, split=split)
-    return load_trained(source, device=device, split=split)
+    return load_trained(source, device=device, split=split, overrides=overrides)
+
+
+def _split(config: Config, split: str) -> tuple[DatasetInfo, Dataset]:
+    """The dataset's facts and the split scored; missing files are answered with what works in `ews eval`."""
+    d = config.data
+    with missing_data_remedy(cli_remedy):
+        _, info = load(d.name, root=d.root, train=False, limit=d.limit)
+        return info, evaluation_split(config, split)
 
 
 def identity(trained: TrainedModel, source: str | Path | ExternalModel, *, split: str) -> dict[str, Any]:
-    """What was evaluated, the first keys of `eval.json`."""
+    """What was evaluated, the first keys of `eval.json`: the weights by path and by content (a sha256, so
+    results of a retrained file at the same path are not taken for this one's)."""
     results: dict[str, Any] = {"checkpoint": str(trained.checkpoint), "dataset": trained.config.data.name,
-                               "model": trained.config.model.name, "method": trained.config.method, "split": split}
+                               "model": trained.config.model.name, "method": trained.config.method, "split": split,
+                               "weights_sha256": weights_fingerprint(trained.checkpoint)}
     if isinstance(source, ExternalModel):
         results.update(model=source.spec, method="external", normalization=source.normalize)
     return results
@@ -119,7 +129,7 @@ def resolve_corruptions(spec: str, config: Config, *, cache: Path, seed: int = 0
     d = config.data
     return resolve_corruption_set(spec, dataset=d.name, root=d.root, images=lambda: evaluation_split(config, split),
                                   cache=cache, seed=seed, progress=progress, split=split, corruptions=corruptions,
-                                  limit=limit)
+                                  limit=limit, cli=True)
 
 
 def generated_c_set(dataset: str, config: Config, folder: Path, *, corruptions: Sequence[str] = names.ALL,

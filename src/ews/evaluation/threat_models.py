@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from .arguments import argument, given
 
 THREAT_MODELS = ("linf", "l2", "corruptions")
 # RobustBench's spelling of each threat model, for robustbench.json.
@@ -43,20 +44,25 @@ def default_eps(norm: str, image_size: int) -> float:
     return _EPS[(family(image_size), norm)]
 
 
-def threat_model(name: str, *, image_size: int, eps: float | None = None, norm: str | None = None) -> ThreatModel:
-    """The named setting for this dataset; an `eps` or `norm` that contradicts it is a `ConfigError`."""
+def threat_model(name: str, *, image_size: int, eps: float | None = None, norm: str | None = None,
+                 cli: bool = False) -> ThreatModel:
+    """The named setting for this dataset; an `eps` or `norm` that contradicts it is a `ConfigError`
+    (naming `--flags` when `cli`, else Python arguments)."""
+    chosen = given("threat_model", name, cli=cli)
     if name not in THREAT_MODELS:
-        raise ConfigError(f"--threat-model {name!r} is not one of {', '.join(THREAT_MODELS)}")
+        raise ConfigError(f"{chosen} is not one of {', '.join(THREAT_MODELS)}")
     if name == "corruptions":
         if eps is not None or norm is not None:
-            raise ConfigError("--threat-model corruptions takes no --eps or --norm (it attacks nothing)")
+            raise ConfigError(f"{chosen} takes no {argument('eps', cli=cli)} or {argument('norm', cli=cli)} "
+                              "(it attacks nothing)")
         return ThreatModel(name, None, None)
     fixed = default_eps(name, image_size)
     if norm is not None and norm != name:
-        raise ConfigError(f"--norm {norm} contradicts --threat-model {name}; drop one of them")
+        raise ConfigError(f"{given('norm', norm, cli=cli)} contradicts {chosen}; drop one of them")
     if eps is not None and abs(eps - fixed) > 1e-9:
-        raise ConfigError(f"--eps {eps_text(eps)} does not match --threat-model {name} on {family(image_size)}-sized "
-                          f"inputs (eps {eps_text(fixed)}); drop --threat-model to attack at another radius")
+        raise ConfigError(f"{given('eps', eps_text(eps), cli=cli)} does not match {chosen} on "
+                          f"{family(image_size)}-sized inputs (eps {eps_text(fixed)}); drop "
+                          f"{argument('threat_model', cli=cli)} to attack at another radius")
     return ThreatModel(name, name, fixed)
 
 

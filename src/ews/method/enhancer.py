@@ -114,41 +114,52 @@ class EWS:
         return self.sampler.searches
 
     # --- per training step -------------------------------------------------------------------------------
-    def loss(self, x: Tensor, y: Tensor, *, x_adv: Tensor | None = None, model: nn.Module | None = None) -> EWSLoss:
+    def loss(self, x: Tensor, y: Tensor, *, x_adv: Tensor | None = None, model: nn.Module | None = None,
+             search: bool = True) -> EWSLoss:
         """The step's loss with the EWS term, for a freshly sampled subnet.
 
         Costs one full forward pass (kept for the caller's backward) and one subnet forward
         (about rho of the full FLOPs at the default reading), plus a controller step when the
         iteration schedule makes one due. `model` (default: the model EWS was built on) may
         be its DistributedDataParallel or compiled wrapper. In adversarial objectives `x_adv`
-        defaults to the objective's PGD against the full network.
+        defaults to the objective's PGD against the full network. `search=False`: the caller
+        already took this step's `search_step` (before perturbing the weights, for AWP).
         """
         net = self.model if model is None else model
         if self.objective.adversarial and x_adv is None:
             x_adv = self.objective.adversarial_examples(unwrap(net), x, y)
-        search = self._step_search(x, x_adv, y)
+        stats = self.search_step(x, y, x_adv=x_adv) if search else None
         losses = self.objective.losses(net, x, x_adv, y, subnet=self.sampler.sample(self.generator))
-        return EWSLoss(**vars(losses), search=search)
+        return EWSLoss(**vars(losses), search=stats)
 
-    def enhance(self, x: Tensor, y: Tensor, logits: Tensor, *, model: nn.Module | None = None) -> EWSLoss:
+    def enhance(self, x: Tensor, y: Tensor, logits: Tensor, *, model: nn.Module | None = None,
+                search: bool = True) -> EWSLoss:
         """Only the EWS term, `lam * L_sub(subnet(x), logits)`, for a loss the caller computes on `logits = model(x)`.
 
         Costs one subnet forward (the full pass is the caller's); add `.total` to your loss.
-        `base` is zero: the caller's own loss is not known here.
+        `base` is zero: the caller's own loss is not known here. `search` as in `loss`.
         """
-        search = self._step_search(x, None, y)
+        stats = self.search_step(x, y) if search else None
         with use_subnet(self.model if model is None else model, self.sampler.sample(self.generator)) as net:
             term = subnet_term(net(x), logits, y, kind=self.objective.subnet_loss,
                                kl_reduction=self.objective.kl_reduction)
-        return EWSLoss(self.lam * term, logits.new_zeros(()).detach(), term.detach(), logits.detach(), search=search)
+        return EWSLoss(self.lam * term, logits.new_zeros(()).detach(), term.detach(), logits.detach(), search=stats)
 
-    def _step_search(self, x: Tensor, x_adv: Tensor | None, y: Tensor) -> SearchStats | None:
-        """Count the step; under the iteration schedule, one controller step on this batch when due."""
+    def search_step(self, x: Tensor, y: Tensor, *, x_adv: Tensor | None = None) -> SearchStats | None:
+        """Count one training step; under the iteration schedule, when due, one controller step on its batch.
+
+        `loss` and `enhance` call it. A loop that perturbs the weights before its loss (AWP)
+        calls it first, so the rewards are measured on the weights being trained, as the
+        authors' scripts do, then passes `search=False`. Subnets are scored on `x_adv` in
+        adversarial objectives with `search_adversarial`, else on `x` (AugMix: its clean view);
+        the running baseline carries over from the previous step, and with `measure_gap` as
+        many random subnets are scored on the same batch.
+        """
         step, self.iteration = self.iteration, self.iteration + 1
         if not (self.searches and self.timing.at_step(step)):
             return None
         images = self.objective.search_images(x, x_adv if self.search_adversarial else None)
-        return self.sampler.update(unwrap(self.model), [(images, y)])
+        return self._update_with_gap(unwrap(self.model), [(images, y)], continues=True)
 
     # --- search rounds -----------------------------------------------------------------------------------
     def due(self, epoch: int, *, epochs: int | None = None) -> bool:
@@ -200,23 +211,45 @@ class EWS:
         accuracies are summed over ranks, so every rank takes the same controller step; with
         `batch_on_every_rank` each rank holds the same batches and scores its share of each.
         In adversarial objectives the subnets are scored on PGD images (Sec. 3.4.1).
+
+        The round's subnet accuracy, entropy and search gap are those of its last pass: the
+        policy the round hands to training, after the passes before it re-adapted it to the
+        K epochs trained since the last round (early steps still draw the subnets the model
+        was just trained to strengthen). Random subnets are scored on that pass only.
         """
         plain = unwrap(self.model)
-        batches = self._search_batches(plain, search_data)
+        earlier = None
+        if self.passes > 1:
+            earlier = self.sampler.update(plain, self._search_batches(plain, search_data, passes=self.passes - 1),
+                                          batch_on_every_rank=batch_on_every_rank)
+        stats = self._update_with_gap(plain, self._search_batches(plain, search_data, passes=1),
+                                      batch_on_every_rank=batch_on_every_rank, continues=earlier is not None)
+        if earlier is not None:
+            stats = dataclasses.replace(
+                stats, seconds=earlier.seconds + stats.seconds,
+                subnets_evaluated=earlier.subnets_evaluated + stats.subnets_evaluated,
+                controller_steps=earlier.controller_steps + stats.controller_steps,
+                skipped_steps=earlier.skipped_steps + stats.skipped_steps)
+        if distributed.active():  # rewards were summed over ranks; rank 0's state settles any rounding
+            self.sampler.load_state_dict(distributed.broadcast_object(self.sampler.state_dict()))
+        return stats
+
+    def _update_with_gap(self, plain: nn.Module, batches: Batches, *, batch_on_every_rank: bool = False,
+                         continues: bool = False) -> SearchStats:
+        """The sampler's update on `batches`; with `measure_gap`, as many uniform subnets scored on each batch first."""
         baseline = None
         if self.measure_gap and self.sampler.subnets_per_batch:
             # Seeded by the steps trained so far (checkpointed): a resumed run draws the same random subnets.
             baseline = RandomBaseline(self.space, self.sampler.subnets_per_batch, seed=self.seed + 3 + self.iteration)
             batches = baseline.scored(plain, batches, batch_on_every_rank=batch_on_every_rank)
-        stats = self.sampler.update(plain, batches, batch_on_every_rank=batch_on_every_rank)
-        if distributed.active():  # rewards were summed over ranks; rank 0's state settles any rounding
-            self.sampler.load_state_dict(distributed.broadcast_object(self.sampler.state_dict()))
+        stats = self.sampler.update(plain, batches, batch_on_every_rank=batch_on_every_rank, continues=continues)
         return stats if baseline is None else dataclasses.replace(stats, random_subnet_accuracy=baseline.mean())
 
-    def _search_batches(self, plain: nn.Module, search_data: Batches) -> Iterator[tuple[Tensor, Tensor]]:
+    def _search_batches(self, plain: nn.Module, search_data: Batches, *, passes: int
+                        ) -> Iterator[tuple[Tensor, Tensor]]:
         device = next(plain.parameters()).device
         adversarial = self.objective.adversarial and self.search_adversarial
-        for _ in range(self.passes):
+        for _ in range(passes):
             for x, y in search_data:
                 if adversarial:
                     x, y = x.to(device), y.to(device)

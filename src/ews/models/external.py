@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Sequence
 
 from torch import Tensor, nn
@@ -39,16 +43,18 @@ class Normalized(nn.Module):
         return self.net(self.normalize(x))
 
 
-def parse_normalization(text: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """`imagenet` (a name in `NORMALIZATIONS`) or explicit `0.5,0.5,0.5/0.25,0.25,0.25`."""
+def parse_normalization(text: str, *, python: bool = False) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """`imagenet` (a name in `NORMALIZATIONS`) or explicit `0.5,0.5,0.5/0.25,0.25,0.25`; errors name
+    `--normalize`, or `normalize=` for a `python` caller."""
     if text in NORMALIZATIONS:
         return NORMALIZATIONS[text]
+    given = f"normalize={text!r}" if python else f"--normalize {text!r}"
     try:
         mean, std = (tuple(float(v) for v in part.split(",")) for part in text.split("/"))
     except ValueError:
-        raise ConfigError(f"--normalize {text!r} is not one of {NORMALIZATION_HELP}") from None
+        raise ConfigError(f"{given} is not one of {NORMALIZATION_HELP}") from None
     if len(mean) != len(std) or not all(s > 0 for s in std):
-        raise ConfigError(f"--normalize {text!r}: mean and std need equally many values and std > 0")
+        raise ConfigError(f"{given}: mean and std need equally many values and std > 0")
     return mean, std
 
 
@@ -76,15 +82,34 @@ def build_external(spec: str, *, num_classes: int) -> nn.Module:
 
 
 def _user_factory(spec: str, module_name: str, attribute: str, *, num_classes: int) -> nn.Module:
-    """`package.module:factory`: `factory(num_classes=N)` when it takes that argument, else `factory()`."""
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"--model {spec!r} does not resolve: {type(err).__name__}: {err}") from None
-    if not callable(factory):
-        raise ConfigError(f"--model {spec!r}: {attribute} is not callable")
-    takes_classes = "num_classes" in inspect.signature(factory).parameters
-    net = factory(num_classes=num_classes) if takes_classes else factory()
+    """`package.module:factory`: `factory(num_classes=N)` when it takes that argument, else `factory()`.
+
+    The module is found as `python -m` finds one: in the current folder first, then on
+    `sys.path` (PYTHONPATH for other folders), so `mynets:build` works beside `mynets.py`.
+    """
+    with _current_folder_first():
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as err:
+            where = (" (looked in the current folder, then on sys.path: set PYTHONPATH for a module elsewhere)"
+                     if isinstance(err, ModuleNotFoundError) and f"{module_name}.".startswith(f"{err.name}.") else "")
+            raise ConfigError(f"--model {spec!r} does not resolve: {type(err).__name__}: {err}{where}") from None
+        if not callable(factory):
+            raise ConfigError(f"--model {spec!r}: {attribute} is not callable")
+        takes_classes = "num_classes" in inspect.signature(factory).parameters
+        net = factory(num_classes=num_classes) if takes_classes else factory()
     if not isinstance(net, nn.Module):
         raise ConfigError(f"--model {spec!r} returned a {type(net).__name__}, not a torch.nn.Module")
     return net
+
+
+@contextmanager
+def _current_folder_first() -> Iterator[None]:
+    """The current folder at the front of `sys.path`, as `python -m` puts it, for one import; removed after."""
+    folder = os.getcwd()
+    sys.path.insert(0, folder)
+    importlib.invalidate_caches()  # a module written since the last import in this folder is seen
+    try:
+        yield
+    finally:
+        sys.path.remove(folder)  # the first occurrence: the one inserted above

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from ..runtime.precision import as_nchw, nchw_only
+
 
 class Normalize(nn.Module):
     """Standardise [0, 1] pixels with per-channel mean/std held as buffers.
@@ -148,8 +150,8 @@ class StreamBlock(PathBlock):
         """The number of units of the branch's thinnable set."""
         raise NotImplementedError
 
-    def output_layer(self) -> nn.Linear:
-        """The linear layer whose outputs the branch adds to the stream."""
+    def output_layer(self) -> nn.Linear | nn.Conv2d:
+        """The layer whose outputs the branch adds to the stream: linear, or a 1x1 conv on (B, C, H, W) maps."""
         raise NotImplementedError
 
     def branch(self, x: Tensor, units: Tensor | None) -> Tensor:
@@ -168,12 +170,12 @@ class StreamBlock(PathBlock):
         return h
 
     def unit_widths(self) -> tuple[int, ...]:
-        return (self.hidden_units(), self.output_layer().out_features)
+        return (self.hidden_units(), self.output_layer().weight.shape[0])
 
     def path_gains(self) -> Tensor:
         """Branch: the mean over stream features of |layer scale| times the L1 norm of the output layer's row
         (a conv filter's gain); identity skip: 1."""
-        rows = self.output_layer().weight.detach().abs().sum(dim=1)
+        rows = self.output_layer().weight.detach().abs().flatten(1).sum(dim=1)
         scale = self.output_scale()
         branch = (rows if scale is None else scale.detach().abs().flatten() * rows).mean()
         return torch.stack([branch, torch.ones_like(branch)])
@@ -366,7 +368,11 @@ def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx:
     bias = conv.bias
     if bias is not None and out_idx is not None:
         bias = bias.index_select(0, out_idx)
-    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    nchw = nchw_only(x, conv.kernel_size, conv.stride)  # a oneDNN bug: see there
+    if nchw:
+        x, weight = as_nchw(x), as_nchw(weight)
+    out = F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    return out.contiguous(memory_format=torch.channels_last) if nchw else out
 
 
 def sliced_linear(linear: nn.Linear, x: Tensor, *, out_idx: Tensor | None, in_idx: Tensor | None) -> Tensor:
@@ -386,17 +392,26 @@ def sliced_affine(x: Tensor, weight: Tensor, bias: Tensor | None, *, out_idx: Te
     return F.linear(x, weight, bias)
 
 
-def sliced_mlp(fc1: nn.Linear, fc2: nn.Linear, x: Tensor, units: Tensor | None,
+def sliced_mlp(fc1: nn.Linear | nn.Conv2d, fc2: nn.Linear | nn.Conv2d, x: Tensor, units: Tensor | None,
                between: Sequence[Callable[[Tensor], Tensor]]) -> Tensor:
     """`fc2(between(fc1(x)))` computing only the kept hidden `units` (None: all): fc1's rows, fc2's columns.
 
-    Transformer MLPs and ConvNeXt's inverted bottleneck alike. `between` (the activation,
-    then any dropout) is applied in order and must act on each hidden unit alone.
+    Transformer MLPs and ConvNeXt's inverted bottleneck alike; as 1x1 convs on (B, C, H, W)
+    maps (timm's `conv_mlp` ConvNeXts) the hidden units are fc1's output channels and fc2's
+    input channels. `between` (the activation, then any dropout) is applied in order and
+    must act on each hidden unit alone.
     """
-    h = sliced_linear(fc1, x, out_idx=units, in_idx=None)
+    h = _sliced_layer(fc1, x, out_idx=units, in_idx=None)
     for layer in between:
         h = layer(h)
-    return sliced_linear(fc2, h, out_idx=None, in_idx=units)
+    return _sliced_layer(fc2, h, out_idx=None, in_idx=units)
+
+
+def _sliced_layer(layer: nn.Linear | nn.Conv2d, x: Tensor, *, out_idx: Tensor | None,
+                  in_idx: Tensor | None) -> Tensor:
+    if isinstance(layer, nn.Conv2d):
+        return sliced_conv2d(layer, x, out_idx=out_idx, in_idx=in_idx)
+    return sliced_linear(layer, x, out_idx=out_idx, in_idx=in_idx)
 
 
 def _grouped_weight(conv: nn.Conv2d, out_idx: Tensor | None, in_idx: Tensor) -> Tensor:

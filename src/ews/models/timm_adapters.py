@@ -10,8 +10,9 @@
 - each `vision_transformer.Block` (attention heads and MLP hidden units thinned, layer
   scale and drop-path kept; q/k normalisation, attention output norms, gated attention
   and MLP norms refused);
-- each `convnext.ConvNeXtBlock` with a linear MLP (MLP hidden units thinned; `conv_mlp`,
-  GRN and projecting shortcuts refused).
+- each `convnext.ConvNeXtBlock` (MLP hidden units thinned: rows and columns of its linear
+  layers, or with `conv_mlp` (convnext_atto, _femto, _pico, _nano) output and input
+  channels of its 1x1 convs; ConvNeXt-V2's GRN and projecting shortcuts refused).
 
 Drop-path acts on full passes only; a subnet pass is deterministic.
 """
@@ -45,7 +46,7 @@ from .vit import head_rows, sliced_attention
 SUPPORTED = ("timm ResNets with plain blocks (resnet18..resnet200 and their d/c/s/t variants, wide_resnet50_2, "
              "wide_resnet101_2, resnext*), without SE, anti-aliasing, DropBlock or drop-path; timm "
              "VisionTransformers of plain Blocks (vit_*, deit_*, deit3_*) without q/k or attention-output norms; "
-             "timm ConvNeXts with linear MLPs (convnext_*, not conv_mlp or ConvNeXt-V2's GRN)")
+             "timm ConvNeXts (convnext_*, conv_mlp ones too; not ConvNeXt-V2's GRN)")
 
 
 def _is_identity(module: nn.Module | None) -> bool:
@@ -147,16 +148,21 @@ class TimmMlpPath(BorrowedStreamBlock):
 
 
 class AdoptedTimmConvNeXtBlock(StreamBlock):
-    """timm's `ConvNeXtBlock` (linear MLP) on its own modules, thinning MLP hidden units; drop-path on full passes."""
+    """timm's `ConvNeXtBlock` on its own modules, thinning MLP hidden units; drop-path on full passes.
+
+    With `conv_mlp` the MLP is two 1x1 convs on (B, C, H, W) after a channels-first
+    LayerNorm, as timm computes it; else two linear layers on (B, H, W, C).
+    """
 
     def __init__(self, block: nn.Module) -> None:
         super().__init__()
         take_over(self, block)
+        self.use_conv_mlp = bool(block.use_conv_mlp)
 
     def hidden_units(self) -> int:
-        return self.mlp.fc1.out_features
+        return self.mlp.fc1.weight.shape[0]
 
-    def output_layer(self) -> nn.Linear:
+    def output_layer(self) -> nn.Linear | nn.Conv2d:
         return self.mlp.fc2
 
     def output_scale(self) -> Tensor | None:
@@ -169,7 +175,10 @@ class AdoptedTimmConvNeXtBlock(StreamBlock):
         return self.drop_path(h)
 
     def branch(self, x: Tensor, units: Tensor | None) -> Tensor:  # (B, C, H, W) -> (B, C, H, W)
-        h = _timm_mlp(self.mlp, self.norm(self.conv_dw(x).permute(0, 2, 3, 1)), units).permute(0, 3, 1, 2)
+        if self.use_conv_mlp:
+            h = _timm_mlp(self.mlp, self.norm(self.conv_dw(x)), units)
+        else:
+            h = _timm_mlp(self.mlp, self.norm(self.conv_dw(x).permute(0, 2, 3, 1)), units).permute(0, 3, 1, 2)
         return h if self.gamma is None else h.mul(self.gamma.reshape(1, -1, 1, 1))
 
 
@@ -202,11 +211,16 @@ class AdoptedTimmConvNeXt(AdoptedNet):
         return net.forward_head(net.norm_pre(h))
 
 
-def _check_timm_mlp(mlp: nn.Module, kind: type, *, where: str) -> None:
+def _check_timm_mlp(mlp: nn.Module, kind: type, *, where: str, conv: bool = False) -> None:
+    """A timm `Mlp` of two linear layers, or (`conv`) of two plain 1x1 convs, without a hidden norm."""
     check_kind(mlp, kind, where=where, supported=SUPPORTED)
     check_unused({"norm": mlp.norm}, where=where, supported=SUPPORTED)
     for name in ("fc1", "fc2"):
-        check_kind(getattr(mlp, name), nn.Linear, where=f"{where}.{name}", supported=SUPPORTED)
+        layer = getattr(mlp, name)
+        check_kind(layer, nn.Conv2d if conv else nn.Linear, where=f"{where}.{name}", supported=SUPPORTED)
+        if conv and (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.groups) != (
+                (1, 1), (1, 1), (0, 0), (1, 1), 1):
+            raise refuse(f"{where}.{name}", "is not a plain 1x1 conv", SUPPORTED)
 
 
 def _adopt_vit_block(block: nn.Module, *, where: str, kinds: dict[str, type]) -> AdoptedTransformerBlock:
@@ -233,9 +247,8 @@ def _adopt_convnext_block(block: nn.Module, *, where: str, kinds: dict[str, type
     if isinstance(block, AdoptedTimmConvNeXtBlock):
         return block
     check_kind(block, kinds["ConvNeXtBlock"], where=where, supported=SUPPORTED)
-    check_unused({"conv_mlp": block.use_conv_mlp, "a projecting shortcut": block.shortcut},
-                 where=where, supported=SUPPORTED)
-    _check_timm_mlp(block.mlp, kinds["Mlp"], where=f"{where}.mlp")
+    check_unused({"a projecting shortcut": block.shortcut}, where=where, supported=SUPPORTED)
+    _check_timm_mlp(block.mlp, kinds["Mlp"], where=f"{where}.mlp", conv=block.use_conv_mlp)
     return AdoptedTimmConvNeXtBlock(block)
 
 

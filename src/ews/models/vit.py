@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from .layers import Normalize, StreamBlock, sliced_affine, sliced_linear, sliced_mlp, trunc_normal_init
 from .registry import register
 from .resnet import CIFAR10_MEAN, CIFAR10_STD
@@ -151,8 +152,7 @@ class VisionTransformer(nn.Module):
         std: Sequence[float] = CIFAR10_STD,
     ) -> None:
         super().__init__()
-        if image_size % patch:
-            raise ValueError(f"image size {image_size} is not divisible by the patch size {patch}")
+        _check_shape(dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, patch=patch, image_size=image_size)
         self.grid = image_size // patch
         self.normalize = Normalize(mean, std)
         self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
@@ -183,6 +183,26 @@ class VisionTransformer(nn.Module):
     def forward_from_stem(self, h: Tensor) -> Tensor:
         """The sub-blocks and the classifier, from a `stem` output."""
         return self.head(self.norm(self.blocks(h))[:, 0])
+
+
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
+
+
+def _check_shape(*, dim: int, depth: int, heads: int, mlp_ratio: float, patch: int, image_size: int) -> None:
+    """One-line `ConfigError`s naming the option, its value and what is allowed, before any layer is built."""
+    for name, value in (("dim", dim), ("depth", depth), ("heads", heads), ("patch", patch),
+                        ("image_size", image_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"model option {name}={value!r} must be a positive integer")
+    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or int(dim * mlp_ratio) < 1:
+        raise ConfigError(f"model option mlp_ratio={mlp_ratio!r} must be a number with dim * mlp_ratio >= 1")
+    if dim % heads:
+        raise ConfigError(f"model option heads={heads} must divide the width dim={dim} (each head gets dim / heads "
+                          f"features); allowed with dim={dim}: {_divisors(dim)}")
+    if image_size % patch:
+        raise ConfigError(f"model option patch={patch} must divide image_size={image_size}; allowed: "
+                          f"{_divisors(image_size)}")
 
 
 @register

@@ -92,9 +92,37 @@ def to_html(blocks: Iterable[Block], *, base: Path, title: str) -> str:
             f"<style>{_STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def fmt(value: Any, digits: int = 2) -> str:
+RATE_DECIMALS = 4  # every rate `ews` writes to JSON (eval.json, study.json): 94.9999999254942 reads as 95.0
+
+
+def rounded(value: Any, digits: int = RATE_DECIMALS) -> Any:
+    """Every float in `value` (a number, or dicts and lists of them) to `digits` places, -0.0 as 0.0; the rest as is.
+
+    For scores in percent (or fractions) only: an eps such as 8/255 must keep its digits.
+    """
+    if isinstance(value, float):
+        return round(value, digits) + 0.0
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 epoch`, `3 epochs`: a count and its noun, plural unless the count is 1."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def fmt(value: Any, digits: int = 2, *, signed: bool = False) -> str:
+    """A table cell: None as '-', a float to `digits` places (`signed`: '+' before a positive one).
+
+    A value that rounds to zero prints 0.00, never -0.00 or +0.00: a tiny negative
+    difference is not a sign worth showing.
+    """
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        value = round(value, digits) + 0.0  # -0.0 + 0.0 is 0.0
+        return f"{value:{'+' if signed and value else ''}.{digits}f}"
     return str(value)

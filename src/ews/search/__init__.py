@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..subnets import SubnetSpace
 from .base import SearchStats, SubnetSampler
-from .controller import ControllerPolicy
+from .controller import INITS, ControllerPolicy
 from .l1norm import L1NormSampler, l1_weakest
 from .random import RandomSampler
 from .reinforce import BASELINES, ControllerSampler, ControllerSettings
@@ -28,7 +28,7 @@ def controller_settings(config: SearchConfig) -> ControllerSettings:
 
 def make_sampler(strategy: str, space: SubnetSpace, settings: ControllerSettings | None = None, *,
                  seed: int = 0) -> SubnetSampler:
-    """The sampler named `strategy`; `settings` configure the controller (default: the authors' values)."""
+    """The sampler named `strategy`; `settings` configure the controller (default: `ControllerSettings()`)."""
     if strategy == "controller":
         return ControllerSampler(space, settings or ControllerSettings(), seed=seed)
     if strategy == "random":
@@ -45,6 +45,7 @@ def create_sampler(config: SearchConfig, space: SubnetSpace, *, seed: int = 0) -
 
 __all__ = [
     "BASELINES",
+    "INITS",
     "STRATEGIES",
     "ControllerPolicy",
     "ControllerSampler",

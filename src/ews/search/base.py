@@ -48,11 +48,13 @@ class SubnetSampler(ABC):
         """The next subnet to enhance, drawn with `generator` (owned and checkpointed by the trainer)."""
 
     def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]], *,
-               batch_on_every_rank: bool = False) -> SearchStats:
+               batch_on_every_rank: bool = False, continues: bool = False) -> SearchStats:
         """Search for weak subnets of `model` on D_s; a no-op for strategies that do not search.
 
         Under torchrun the batches are each rank's own data, or, with `batch_on_every_rank`,
-        the same batches on every rank (see `subnet_accuracies`).
+        the same batches on every rank (see `subnet_accuracies`). `continues`: these batches
+        carry on the previous call's search (the iteration schedule's one-step rounds), so
+        running statistics such as a moving-average baseline are kept rather than restarted.
         """
         return SearchStats(seconds=0.0, subnets_evaluated=0)
 

@@ -27,6 +27,8 @@ from ..subnets import BRANCH, BlockChoice, Subnet, SubnetSpace
 
 # Largest k! summed over when computing the exact probability of an unordered pick set.
 MAX_ORDERINGS = 40320
+INITS = ("default", "authors")  # PyTorch's initialisation | the authors' `Controller.reset_parameters`
+AUTHORS_INIT_SHARE, AUTHORS_INIT_RANGE = 0.3, 0.1  # their share of tensors redrawn, and the range they are drawn from
 
 
 @dataclass
@@ -156,6 +158,22 @@ class ControllerPolicy(nn.Module):
             return order, torch.stack([set_log_prob(logits[r], order[r]) for r in range(rows)])
 
         return self._walk(1, choose)[0].log_prob
+
+
+def authors_init(policy: ControllerPolicy, generator: torch.Generator | None = None) -> None:
+    """The authors' initialisation: each parameter tensor, with probability 0.3, redrawn from U(-0.1, 0.1); the
+    decision heads' biases zero.
+
+    The other tensors keep PyTorch's initialisation, which for hidden size 100 is already
+    U(-0.1, 0.1) for the LSTM and the heads, so in practice this redraws the embeddings, N(0, 1) by
+    default, about a third of the time. Draws come from `generator` (default: the global stream).
+    """
+    with torch.no_grad():
+        for param in policy.parameters():
+            if float(torch.rand((), generator=generator)) < AUTHORS_INIT_SHARE:
+                param.uniform_(-AUTHORS_INIT_RANGE, AUTHORS_INIT_RANGE, generator=generator)
+        policy.path_head.bias.zero_()
+        policy.channel_head.bias.zero_()
 
 
 def _block_choice(paths: Tensor, channels: list[Tensor], row: int) -> BlockChoice:

@@ -2,7 +2,7 @@
 
 A searched sampler can only beat random subnets (Table 5) while it still finds subnets
 weaker than random ones; enhancement makes the weak ones stronger round after round. So
-every search round also scores, on each of its own batches, as many uniformly random
+every search round also scores, on each batch of its last pass, as many uniformly random
 subnets as the controller does, and reports their mean accuracy beside the controller's:
 the gap over training is then in the run log, TensorBoard and the report.
 """

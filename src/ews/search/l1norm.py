@@ -65,7 +65,7 @@ class L1NormSampler(SubnetSampler):
         return self.subnet
 
     def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]], *,
-               batch_on_every_rank: bool = False) -> SearchStats:
+               batch_on_every_rank: bool = False, continues: bool = False) -> SearchStats:
         start = time.perf_counter()
         self.subnet = l1_weakest(model, self.space)
         return SearchStats(seconds=time.perf_counter() - start, subnets_evaluated=0)

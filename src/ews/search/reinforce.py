@@ -8,8 +8,12 @@ The default baseline is leave-one-out: each subnet is compared with the mean rew
 the step's other C - 1 subnets, scored on the same images. The batch's difficulty then
 cancels out of the advantage, the baseline is unbiased, and there is no state that would
 have to catch up with a new reward level after the K epochs of training between two
-search rounds. `moving-average` is the authors' running mean of rewards, restarted at
-every round for the same reason (see `ControllerSampler.update`).
+search rounds. `moving-average` is a running mean of the rewards, restarted at every round
+of the epoch schedule for that reason and kept over the whole run under the iteration
+schedule, whose rounds are single steps (see `ControllerSampler.update`). `authors` is the
+authors' scripts' rule: their running mean is fed the advantage `r - b`, not the reward `r`
+(`b <- 0.99 b + 0.01 (r - b)`, from b = 0), so with one subnet per step it settles at half
+the mean reward and each advantage is about half a reward: negative for every subnet.
 """
 
 from __future__ import annotations
@@ -24,31 +28,38 @@ from torch import Tensor, nn
 
 from ..subnets import Subnet, SubnetSpace
 from .base import SearchStats, SubnetSampler
-from .controller import ControllerPolicy
+from .controller import INITS, ControllerPolicy, authors_init
 from .rewards import merge_small_batches, subnet_accuracies
 
-BASELINES = ("leave-one-out", "moving-average")
+BASELINES = ("leave-one-out", "moving-average", "authors")
 
 
 @dataclass(frozen=True)
 class ControllerSettings:
-    """Hyper-parameters of the controller and its optimiser (defaults: the authors' code)."""
+    """Hyper-parameters of the controller and its optimiser.
+
+    The defaults are the authors' code's but for C (they sample 1), the baseline and the
+    initialisation; `configs/authors/` sets those to theirs too.
+    """
 
     subnets_per_step: int = 8  # C, subnets per policy-gradient step
     lr: float = 3e-4
     betas: tuple[float, float] = (0.5, 0.999)
     entropy_weight: float = 0.005
     baseline: str = "leave-one-out"  # one of BASELINES
-    baseline_decay: float = 0.99  # moving-average only
+    baseline_decay: float = 0.99  # moving-average and authors only
     grad_clip: float = 3.0
     hidden_size: int = 100
     embedding_size: int = 100
     temperature: float | None = None
     tanh_constant: float | None = None
+    init: str = "default"  # one of INITS: PyTorch's initialisation, or the authors' (`controller.authors_init`)
 
     def __post_init__(self) -> None:
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.baseline == "leave-one-out" and self.subnets_per_step < 2:
             raise ValueError(f"a leave-one-out baseline needs at least 2 subnets per step, got {self.subnets_per_step}")
 
@@ -98,6 +109,8 @@ class ControllerSampler(SubnetSampler):
                 temperature=settings.temperature,
                 tanh_constant=settings.tanh_constant,
             )
+            if settings.init == "authors":
+                authors_init(self.policy)  # from the seeded stream above: the same draws for the same seed
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=settings.lr, betas=settings.betas)
         self.generator = torch.Generator().manual_seed(seed)
         self.baseline: float | None = None
@@ -121,10 +134,10 @@ class ControllerSampler(SubnetSampler):
         samples = self.policy.sample_many(self.settings.subnets_per_step, self.generator)
         rewards = reward_fn([s.subnet for s in samples]).detach().double().cpu()
         mean_reward = float(rewards.mean())
-        advantage = self._advantages(rewards).float()
+        advantage = self._advantages(rewards)
         log_probs = torch.stack([s.log_prob for s in samples])
         entropy = torch.stack([s.entropy for s in samples]).mean()
-        loss = -(advantage * log_probs).mean() - self.settings.entropy_weight * entropy
+        loss = -(advantage.float() * log_probs).mean() - self.settings.entropy_weight * entropy
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = nn.utils.clip_grad_norm_(self.policy.parameters(), self.settings.grad_clip)
@@ -132,32 +145,46 @@ class ControllerSampler(SubnetSampler):
             self.optimizer.zero_grad(set_to_none=True)
             return StepResult(mean_reward, -mean_reward, float(entropy.detach()), skipped=True)
         self.optimizer.step()
-        if self.settings.baseline == "moving-average":
-            decay = self.settings.baseline_decay
-            self.baseline = mean_reward if self.baseline is None else decay * self.baseline + (1 - decay) * mean_reward
+        self._update_baseline(mean_reward, float(advantage.mean()))
         self.steps += 1
         return StepResult(mean_reward, -mean_reward, float(entropy.detach()))
 
     def _advantages(self, rewards: Tensor) -> Tensor:
-        """Rewards minus the baseline `settings.baseline` names; a new moving average starts at the step's mean."""
+        """Rewards minus the baseline `settings.baseline` names; a new moving average starts at the step's mean,
+        the authors' at 0."""
         if self.settings.baseline == "leave-one-out":
             return leave_one_out_advantages(rewards)
+        if self.settings.baseline == "authors":
+            return rewards - (self.baseline or 0.0)
         return rewards - (float(rewards.mean()) if self.baseline is None else self.baseline)
 
+    def _update_baseline(self, mean_reward: float, mean_advantage: float) -> None:
+        """After a step taken: the moving average of the rewards, or the authors' moving average of the advantages."""
+        if self.settings.baseline == "leave-one-out":
+            return
+        decay = self.settings.baseline_decay
+        if self.settings.baseline == "authors":
+            self.baseline = decay * (self.baseline or 0.0) + (1 - decay) * mean_advantage
+        else:
+            self.baseline = mean_reward if self.baseline is None else decay * self.baseline + (1 - decay) * mean_reward
+
     def update(self, model: nn.Module, search_batches: Iterable[tuple[Tensor, Tensor]], *,
-               batch_on_every_rank: bool = False) -> SearchStats:
+               batch_on_every_rank: bool = False, continues: bool = False) -> SearchStats:
         """One search round: one controller step per search batch; reward = -(subnet accuracy on that batch).
 
-        The moving-average baseline restarts here: the model trained for K epochs since
-        the last round, so the old average says little about the new reward level, and a
-        decay of 0.99 would take ~100 steps (more than a round) to forget it. Under
-        `search.schedule: iterations` every round is one step, so that baseline is then the
-        step's own mean reward. A loader's tiny trailing batch is merged into the batch
-        before it (`merge_small_batches`) rather than scored on its own.
+        A running baseline (moving-average, authors) restarts here unless the round `continues`
+        the last one: between two rounds of the epoch schedule the model trained for K epochs,
+        so the old average says little about the new reward level, and a decay of 0.99 would
+        take ~100 steps (more than a round) to forget it. The iteration schedule's rounds are
+        single steps ten training steps apart: they continue each other, so the average runs
+        over the whole run as in the authors' code (restarted, a one-subnet step's advantage
+        would be its reward minus itself, always 0). A loader's tiny trailing batch is merged
+        into the batch before it (`merge_small_batches`) rather than scored on its own.
         """
         start = time.perf_counter()
         device = next(model.parameters()).device
-        self.baseline = None
+        if not continues:
+            self.baseline = None
         results = []
         for x, y in merge_small_batches(search_batches):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)

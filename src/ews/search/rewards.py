@@ -68,3 +68,15 @@ def merge_small_batches(batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tu
         pending = (x, y)
     if pending is not None:
         yield pending
+
+
+def merged_batch_count(images: int, batch_size: int) -> int:
+    """How many batches `merge_small_batches` yields for `images` images loaded in batches of `batch_size`.
+
+    A trailing batch under half a full one joins the batch before it; a set no larger than one
+    batch is one batch. Lets a run know the controller steps of a search round before it starts.
+    """
+    if images <= batch_size:
+        return 1
+    full, rest = divmod(images, batch_size)
+    return full + (1 if 2 * rest >= batch_size else 0)

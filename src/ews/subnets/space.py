@@ -6,7 +6,8 @@ of its c output channels; how many paths and which convs is the reading's (`read
 Where channels meet a grouped conv (ResNeXt) they are kept in equal numbers per group,
 `ceil(rho_channels * c / g)` of each group's c / g, so the sliced conv is still a grouped
 conv. Kept counts are computed exactly (`0.7 * 10` is 7, not 8); only the `authors`
-reading adds their scripts' epsilon, which keeps both paths at rho = 0.5.
+reading adds their scripts' epsilon, which keeps both paths at rho = 0.5 and rounds a whole
+channel count up by one (9 of 16 at rho 0.5).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.layers import PathBlock
-from .readings import CHANNEL_MODES, DEFAULT_READING, Reading, kept_count, reading
+from .readings import CHANNEL_MODES, DEFAULT_READING, Reading, reading
 
 BRANCH, SHORTCUT = 0, 1
 
@@ -150,7 +151,7 @@ class SubnetSpace:
         specs = []
         for name, block in residual_blocks(model):
             widths, groups = block.unit_widths(), block.unit_groups()
-            keep = [g * kept_count(rho_channels, c // g) for c, g in zip(widths, groups)]
+            keep = [g * chosen.kept_channels(rho_channels, c // g) for c, g in zip(widths, groups)]
             whole = {"all": 0, "hidden": 1, "first": len(keep) - 1}[chosen.channels]  # trailing sets kept whole
             whole = max(whole, block.whole_units)
             keep[len(keep) - whole:] = widths[len(keep) - whole:]

@@ -12,13 +12,13 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..method import EWS
 from ..objectives import Objective, StepLosses
 from ..runtime import distributed, model_mode
 from ..runtime.interrupts import StopFlag
 from ..runtime.precision import autocast, grad_scaler, to_device
+from ..runtime.progress import progress_bar
 from ..search import SearchStats
 from .divergence import CHECK_EVERY, NonFiniteGuard
 from .epoch_state import EpochProgress
@@ -70,6 +70,7 @@ class StepContext:
     on_nonfinite: str = "stop"
     max_skipped_steps: int = 0
     progress: bool = True
+    grad_clip: float | None = None  # clip the model's gradient norm to this before each optimiser step
 
 
 class _EpochSums:
@@ -104,25 +105,39 @@ class _EpochSums:
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, context: StepContext, x: Tensor, y: Tensor, *,
                 plain: nn.Module, enhancer: EWS | None, awp_gamma: float | None, searches: list[SearchStats]
                 ) -> StepLosses:
-    """Attack (adversarial modes), then the objective's loss (through `enhancer` for EWS), back-propagated.
+    """Attack (adversarial modes), the step's search (iteration schedule), then the objective's loss (through
+    `enhancer` for EWS), back-propagated.
 
-    `plain` is `model` without DDP (attacks and AWP run on it). The optimiser step is the
-    caller's, as the divergence guard may drop it.
+    `plain` is `model` without DDP (attacks and AWP run on it). The search scores its subnets
+    before AWP perturbs the weights, on the weights this step trains (as the authors' scripts
+    do). The optimiser step is the caller's, as the divergence guard may drop it.
     """
     objective = context.objective
     with autocast(context.device, context.precision):
         x_adv = objective.adversarial_examples(plain, x, y)
+        search = None if enhancer is None else enhancer.search_step(x, y, x_adv=x_adv)
+    if search is not None:
+        searches.append(search)
     with objective.perturbed(plain, x, x_adv, y, gamma=awp_gamma) if awp_gamma else nullcontext():
         with autocast(context.device, context.precision):
             if enhancer is None:
                 losses = objective.losses(model, x, x_adv, y, subnet=None)
             else:
-                losses = enhancer.loss(x, y, x_adv=x_adv, model=model)
-                if losses.search is not None:
-                    searches.append(losses.search)
+                losses = enhancer.loss(x, y, x_adv=x_adv, model=model, search=False)
         optimizer.zero_grad(set_to_none=True)
         context.scaler.scale(losses.total).backward()
     return losses
+
+
+def _clip_gradients(model: nn.Module, optimizer: torch.optim.Optimizer, context: StepContext) -> None:
+    """`train.grad_clip`: the model's gradient norm (over all ranks' summed gradients) clipped before the step.
+
+    Gradients scaled for fp16 are unscaled first, so the limit is on the true gradient.
+    """
+    if context.grad_clip is None:
+        return
+    context.scaler.unscale_(optimizer)
+    nn.utils.clip_grad_norm_(model.parameters(), context.grad_clip)
 
 
 def _stop_requested(stop: StopFlag | None, step: int, device: torch.device) -> bool:
@@ -166,8 +181,8 @@ def train_one_epoch(
     searches: list[SearchStats] = list(carry.searches)
     guard = NonFiniteGuard(model, policy=context.on_nonfinite, max_skipped=context.max_skipped_steps,
                            device=context.device, skipped=carry.skipped)
-    bar = tqdm(loader, desc=desc, leave=False, disable=not context.progress, dynamic_ncols=True, total=total,
-               initial=steps)
+    bar = progress_bar(loader, enabled=context.progress, desc=desc, leave=False, dynamic_ncols=True, total=total,
+                       initial=steps)
     if enhancer is not None:
         enhancer.iteration = first_step + steps  # the run's step count, also after a resume
     plain = distributed.without_ddp(model)
@@ -181,6 +196,7 @@ def train_one_epoch(
         if guard.drop(losses.total, step):
             optimizer.zero_grad(set_to_none=True)
         else:
+            _clip_gradients(model, optimizer, context)
             context.scaler.step(optimizer)
             context.scaler.update()
             sums.add(losses, y)

@@ -12,9 +12,31 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import Config
+from ..errors import ConfigError
 from ..method import EWS
 from ..search import SearchStats
+from ..search.rewards import merged_batch_count
 from .build import search_set
+
+
+def check_advantage(config: Config, images: int) -> None:
+    """Refuse, in one line, a controller search whose every advantage is 0, before any training.
+
+    A moving average of the rewards restarted at every round (the epochs schedule) is the
+    reward of a round's first step; with one subnet per step and D_s of `images` images
+    scored in a single batch, every round is that one step, so the controller would learn
+    from its entropy bonus alone. (Leave-one-out with one subnet is refused by the config.)
+    """
+    s = config.search
+    if (config.method, s.strategy, s.schedule, s.baseline, s.subnets_per_step, s.passes) != (
+            "ews", "controller", "epochs", "moving-average", 1, 1):
+        return
+    if merged_batch_count(images, s.batch_size) == 1:
+        raise ConfigError(
+            f"search.baseline moving-average restarts at every search round, and with search.subnets_per_step 1, "
+            f"search.passes 1 and D_s of {images} images in one batch (search.batch_size {s.batch_size}) each round "
+            "is one controller step whose advantage is always 0; use search.subnets_per_step >= 2, search.passes "
+            ">= 2, a smaller search.batch_size, search.baseline authors or search.schedule iterations")
 
 
 class SearchSchedule:
@@ -24,6 +46,8 @@ class SearchSchedule:
                  ) -> None:
         self.config, self.enhancer, self.device, self.generator = config, enhancer, device, generator
         self.images = search_set(config) if enhancer is not None and enhancer.searches else None  # D_s
+        if self.images is not None:
+            check_advantage(config, len(self.images))
 
     def due(self, epoch: int) -> bool:
         """Algorithm 1: search before every K-th epoch (and before the first, by default)."""

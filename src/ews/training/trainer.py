@@ -31,7 +31,7 @@ from ..runs.tensorboard_log import with_tensorboard
 from ..runtime import distributed, host_memory, model_mode
 from ..runtime.device import resolve_device, set_kernel_determinism
 from ..runtime.interrupts import StopFlag, TrainingInterrupted, stop_on_signals
-from ..runtime.precision import grad_scaler
+from ..runtime.precision import grad_scaler, to_channels_last
 from .build import build_ews, build_model, build_optimizer, build_scheduler, build_space, search_set  # noqa: F401
 from .epoch_state import EpochProgress, ResumePoint, skip_batches
 from .loop import EpochStats, StepContext, evaluate, search_summary, train_one_epoch
@@ -66,7 +66,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = build_model(config, self.info).to(self.device)
         if config.train.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = to_channels_last(self.model)
         self.train_model = self._wrap(self.model)
         self.ews = build_ews(config, self.model, self.objective)  # None for vanilla and dropout
         self.sampler = None if self.ews is None else self.ews.sampler
@@ -256,6 +256,7 @@ class Trainer:
         main = self._open(run, resume=resume, command=command)
         train_loader = self.loader(self.train_set, train=True)
         test_loader = self.loader(self.test_set, train=False)
+        monitor_loader, monitor = self._monitor(test_loader)
         context = self.step_context(progress=config.log.progress and main)
         total = config.train.epochs
         for epoch in range(self.epoch + 1, total + 1):
@@ -275,15 +276,18 @@ class Trainer:
             if stats.interrupted is not None:
                 raise self._interrupt(run, epoch, stats.interrupted)
             self.scheduler.step()
-            accuracy = evaluate(distributed.without_ddp(self.train_model), test_loader, device=self.device)
+            scores = {monitor: evaluate(distributed.without_ddp(self.train_model), monitor_loader, device=self.device)}
+            if monitor != "test" and epoch == total:
+                scores["test"] = evaluate(distributed.without_ddp(self.train_model), test_loader, device=self.device)
             self.epoch = epoch
-            line = {"epoch": epoch, "lr": lr, **self._epoch_line(stats, accuracy, run)}
+            line = {"epoch": epoch, "lr": lr, **self._epoch_line(stats, scores, run)}
             if main:
                 run.append_metrics(line)  # before the checkpoint: a resume drops lines past its epoch
             self.save(run.checkpoint)
             if config.log.progress and main:
+                scored = "  ".join(f"{split} acc {value:.4f}" for split, value in scores.items())
                 tqdm.write(f"epoch {epoch}/{total}  loss {stats.train_loss:.4f}  train acc {stats.train_accuracy:.4f}  "
-                           f"test acc {accuracy:.4f}  ({stats.seconds:.1f}s)")
+                           f"{scored}  ({stats.seconds:.1f}s)")
             if on_epoch_end is not None and main:
                 on_epoch_end(epoch, line)
             if distributed.any_rank(bool(self._stop), self.device) and epoch < total:
@@ -298,7 +302,7 @@ class Trainer:
         t = self.config.train
         return StepContext(device=self.device, objective=self.objective, precision=t.precision, scaler=self.scaler,
                            channels_last=t.channels_last, on_nonfinite=t.on_nonfinite,
-                           max_skipped_steps=t.max_skipped_steps, progress=progress)
+                           max_skipped_steps=t.max_skipped_steps, progress=progress, grad_clip=t.grad_clip)
 
     def _open(self, run: RunDir, *, resume: bool, command: list[str] | None) -> bool:
         """Restore a resumed run and prepare its folder (rank 0 only, under torchrun); True on rank 0."""
@@ -312,11 +316,19 @@ class Trainer:
                 run.keep_metrics_through(self.epoch)
         return main
 
-    def _epoch_line(self, stats: EpochStats, accuracy: float, run: RunDir) -> dict[str, Any]:
-        """The metrics-log line of an epoch; with early stopping, also the robust accuracy that picks `best.pt`."""
+    def _monitor(self, test_loader: DataLoader) -> tuple[DataLoader, str]:
+        """The loader scored after every epoch and its split's name (`train.monitor`)."""
+        if self.config.train.monitor == "val":
+            return self.loader(self.val_set, train=False), "val"
+        return test_loader, "test"
+
+    def _epoch_line(self, stats: EpochStats, scores: dict[str, float], run: RunDir) -> dict[str, Any]:
+        """The metrics-log line of an epoch (`{split}_accuracy` per scored split); with early stopping, also the
+        robust accuracy that picks `best.pt`."""
         line = {
             "train_loss": stats.train_loss, "train_accuracy": stats.train_accuracy, "subnet_loss": stats.subnet_loss,
-            "test_accuracy": accuracy, "seconds": stats.seconds, **search_summary(stats.searches),
+            **{f"{split}_accuracy": value for split, value in scores.items()}, "seconds": stats.seconds,
+            **search_summary(stats.searches),
         }
         if self.config.train.on_nonfinite == "skip":
             line["skipped_steps"] = stats.skipped_steps
@@ -332,7 +344,9 @@ class Trainer:
         """`report.json`: the final clean error and the run's facts."""
         config = self.config
         metrics = run.read_metrics()
-        final = metrics[-1]["test_accuracy"] if metrics else evaluate(self.model, test_loader, device=self.device)
+        final = metrics[-1].get("test_accuracy") if metrics else None
+        if final is None:  # no epoch ran here, or the last line scored only val
+            final = evaluate(self.model, test_loader, device=self.device)
         report = {
             "method": config.method,
             "model": config.model.name,

@@ -100,6 +100,20 @@ def test_a_failed_run_is_reported_with_its_log_and_the_others_finish(tmp_path: P
     assert (tmp_path / "b" / "done").exists() and (tmp_path / "c" / "done").exists()
 
 
+def _finished_before_for_old(item: PlannedRun) -> dict[str, Any]:
+    """What `train` returns on a rerun: `skipped` for a run found finished."""
+    return {"skipped": item.name == "old"}
+
+
+def test_a_rerun_says_skipped_for_runs_finished_before(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = [PlannedRun(name, Config(), RunDir(tmp_path / name)) for name in ("old", "new")]
+    with open_backend(RAY, out=tmp_path) as backend:
+        run_all(items, _finished_before_for_old, backend=backend)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.endswith("] old skipped (already done)") for line in lines), lines
+    assert any(line.endswith("] new done") for line in lines) and not any(line.endswith("old done") for line in lines)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--gpus-per-run", "1"], "--gpus-per-run 1: no node of the Ray cluster has 1 GPUs (the largest has 0)"),
     (["--cpus-per-run", "3"], "--cpus-per-run 3: no node of the Ray cluster has 3 CPUs (the largest has 2)"),

@@ -64,7 +64,7 @@ def test_every_variant_is_probed_in_one_reading_and_the_search_gap_is_reported(t
         assert subnets["settings"]["reading"]["name"] == "default"
     gaps = [line["search_gap"] for line in (out / "one-path" / "seed1").joinpath("metrics.jsonl").read_text()
             .splitlines() for line in [json.loads(line)] if line["search_gap"] is not None]
-    assert results["variants"]["one-path"]["metrics"]["search_gap_first"]["values"] == [100 * gaps[0]]
+    assert results["variants"]["one-path"]["metrics"]["search_gap_first"]["values"] == [round(100 * gaps[0], 4)]
     assert "search_gap_first" not in results["variants"]["vanilla"]["metrics"]
     assert "every model probed in the 'default' reading" in (out / "study.md").read_text()
 

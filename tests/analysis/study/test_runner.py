@@ -63,3 +63,17 @@ def test_a_worker_stops_mid_run_when_its_sweep_is_killed() -> None:
     while not _gone(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _gone(worker), f"worker {worker} still runs after its parent exited"
+
+
+def test_train_says_whether_the_run_was_finished_before(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The backends' progress lines read `skipped` from it: a rerun must not say `done` as if it trained again."""
+    from ews.config import load_config
+
+    from ..conftest import TINY
+
+    item = runner.PlannedRun("vanilla/seed1", load_config(overrides=[*TINY, "method=vanilla", "train.epochs=1"]),
+                             RunDir(tmp_path / "run"))
+    assert runner.train(item)["skipped"] is False
+    again = runner.train(item)
+    assert again["skipped"] is True and again["epochs"] == 1
+    assert "vanilla/seed1: finished, skipped" in capsys.readouterr().out

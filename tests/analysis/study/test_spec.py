@@ -27,6 +27,17 @@ def test_command_line_seeds_replace_the_files() -> None:
     assert build_spec(STUDY, seeds=[3, 4, 5]).seeds == (3, 4, 5)
 
 
+def test_a_variant_runs_the_first_n_seeds_where_it_says_seeds(tmp_path: Path) -> None:
+    variants = {**STUDY["variants"], "side": {"method": "dropout", "seeds": 1}}
+    spec = build_spec({**STUDY, "seeds": [4, 5], "variants": variants})
+    assert spec.seeds_of("side") == (4,) and spec.seeds_of("ews") == (4, 5)
+    assert "seeds=1" not in " ".join(spec.overrides("side", 4))
+    names = [item.name for item in plan_study(None, spec, out=tmp_path / "s")]
+    assert names == ["vanilla/seed4", "ews/seed4", "side/seed4", "vanilla/seed5", "ews/seed5"]
+    other = {**variants, "side": {"method": "dropout", "seeds": 2}}
+    assert spec.same_study(build_spec({**STUDY, "variants": other}))  # more seeds extend the study
+
+
 @pytest.mark.parametrize("change, message", [
     ({"seeds": []}, "non-empty list"),
     ({"seeds": [1, 1]}, "repeat"),
@@ -40,6 +51,7 @@ def test_command_line_seeds_replace_the_files() -> None:
     ({"analysis": {"rho": [1.5]}}, "rho"),
     ({"analysis": {"depth": 3}}, "unknown study key analysis.depth"),
     ({"budget": 3}, "unknown study key budget"),
+    ({"variants": {"vanilla": {"seeds": 0}}}, "variants.vanilla.seeds must be an integer >= 1"),
 ])
 def test_bad_study_files_are_one_line_errors(change: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as error:
@@ -95,5 +107,13 @@ def test_every_shipped_study_plans_without_error(path: Path, tmp_path: Path) -> 
     """A study file's mistakes (an unknown key, a bad value, a model name) surface before hours of training."""
     spec = read_spec(path)
     runs = plan_study(None, spec, out=tmp_path / "study")
-    assert len(runs) == len(spec.seeds) * len(spec.variants)
+    assert len(runs) == sum(len(spec.seeds_of(variant)) for variant in spec.variants)
     assert not (tmp_path / "study").exists()  # planning writes nothing
+
+
+def test_the_attack_radius_is_an_evaluation_setting_written_as_a_fraction() -> None:
+    spec = build_spec({**STUDY, "evaluate": {**STUDY["evaluate"], "eps": "2/255"}})
+    assert spec.evaluate.eps == 2 / 255
+    assert spec.same_study(build_spec(STUDY))  # a new radius re-scores the runs, it does not retrain them
+    with pytest.raises(ConfigError, match="evaluate.eps must be a radius > 0"):
+        build_spec({**STUDY, "evaluate": {"eps": "big"}})

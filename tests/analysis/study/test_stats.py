@@ -52,3 +52,19 @@ def test_only_shared_seeds_are_paired() -> None:
 def test_resolvable_difference_shrinks_with_seeds() -> None:
     assert resolvable_difference(1.0, 1) == math.inf
     assert resolvable_difference(1.0, 5) > resolvable_difference(1.0, 10) > 0
+
+
+def test_an_interval_is_cut_at_the_metrics_range_and_keeps_its_inside() -> None:
+    """Two seeds at 80 and 95 %: the t interval is 87.5 +- 95.3; an error rate's mean lies in [0, 100]."""
+    raw = summary([80.0, 95.0])
+    assert raw["low"] == pytest.approx(-7.80, abs=0.01) and raw["high"] == pytest.approx(182.80, abs=0.01)
+    cut = summary([80.0, 95.0], bounds=(0.0, 100.0))
+    assert (cut["mean"], cut["low"], cut["high"], cut["sd"]) == (87.5, 0.0, 100.0, raw["sd"])
+    inside = summary([50.0, 52.0, 51.0], bounds=(0.0, 100.0))
+    assert (inside["low"], inside["high"]) == (summary([50.0, 52.0, 51.0])["low"], summary([50.0, 52.0, 51.0])["high"])
+
+
+def test_a_paired_difference_of_error_rates_is_cut_at_minus_and_plus_100() -> None:
+    d = paired_difference({1: 10.0, 2: 95.0}, {1: 80.0, 2: 95.0}, bounds=(0.0, 100.0))
+    assert d["mean"] == -35.0 and (d["low"], d["high"]) == (-100.0, 100.0)
+    assert d["p"] == paired_difference({1: 10.0, 2: 95.0}, {1: 80.0, 2: 95.0})["p"]  # the test is not cut

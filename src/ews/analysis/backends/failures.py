@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from ...errors import RunsFailed
 
@@ -40,5 +40,8 @@ def raise_failures(failures: Sequence[RunFailure], total: int) -> None:
                      "retries only these:\n" + "\n".join(lines))
 
 
-def progress(done: int, total: int, name: str) -> None:
-    print(f"[{done}/{total}] {name} done", flush=True)
+def progress(done: int, total: int, name: str, result: Any = None) -> None:
+    """`[3/8] ews/seed2 done`, or `skipped (already done)` when the work says it found the run finished
+    (a result mapping with `skipped` true): a rerun must not read as if it trained again."""
+    skipped = isinstance(result, Mapping) and bool(result.get("skipped"))
+    print(f"[{done}/{total}] {name} {'skipped (already done)' if skipped else 'done'}", flush=True)

@@ -73,7 +73,7 @@ class LocalBackend:
             try:
                 for done, future in enumerate(as_completed(futures), 1):
                     results[futures[future]] = future.result()
-                    progress(done, len(items), items[futures[future]].name)
+                    progress(done, len(items), items[futures[future]].name, results[futures[future]])
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise

@@ -78,7 +78,7 @@ class RayBackend:
                 reason = one_line(cause if isinstance(cause, BaseException) else error)
                 failures.append(report_failure(item.name, reason, log_path(item)))
                 continue
-            progress(len(items) - len(pending), len(items), item.name)
+            progress(len(items) - len(pending), len(items), item.name, results[refs[ref]])
         raise_failures(failures, len(items))
         return results
 

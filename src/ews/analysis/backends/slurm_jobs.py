@@ -98,7 +98,7 @@ class SlurmBackend:
                 name, log = items[i].name, log_path(items[i])
                 try:
                     results[i] = job.result()
-                    progress(len(items) - len(pending), len(items), name)
+                    progress(len(items) - len(pending), len(items), name, results[i])
                 except FailedJobError as error:  # the run raised: it would raise again
                     failures.append(report_failure(name, one_line(_trace(error)), log))
                 except UncompletedJobError:  # the job died without a result: start it again, it resumes

@@ -68,7 +68,7 @@ def plan_study(config_path: str | Path | None, spec: StudySpec, *, overrides: Se
     # Seed-major: a study stopped part-way has every variant at the same seeds, ready to pair.
     items = [PlannedRun(f"{variant}/seed{seed}", _run_config(config_path, overrides, spec, variant, seed),
                         RunDir(out / variant / f"seed{seed}"))
-             for seed in spec.seeds for variant in spec.variants]
+             for seed in spec.seeds for variant in spec.variants if seed in spec.seeds_of(variant)]
     if "val" in spec.evaluate.splits and not items[0].config.val_images:
         raise ConfigError("study evaluate.splits has val but the runs hold out no validation split: "
                           "set data.val_images under `base`")

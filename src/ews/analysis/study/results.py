@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ...runs.documents import rounded
+from .scoring import metric_range
 from .spec import StudySpec
 from .stats import paired_difference, summary
 
@@ -22,10 +24,6 @@ def _values(by_seed: Mapping[int, Mapping[str, Any]], metric: str) -> dict[int, 
             if s["metrics"].get(metric) is not None}
 
 
-def _rounded(stats: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()}
-
-
 def _timing(runs: Mapping[str, Mapping[int, Mapping[str, Any]]], wall_seconds: float) -> dict[str, Any]:
     per_run = {f"{variant}/seed{seed}": {"train_seconds": s["train_seconds"], "eval_seconds": s["eval_seconds"]}
                for variant, by_seed in runs.items() for seed, s in by_seed.items()}
@@ -36,11 +34,14 @@ def _timing(runs: Mapping[str, Mapping[int, Mapping[str, Any]]], wall_seconds: f
 
 def study_results(spec: StudySpec, runs: Mapping[str, Mapping[int, Mapping[str, Any]]], *,
                   wall_seconds: float) -> dict[str, Any]:
-    """`variants.<v>.metrics.<m>` = mean/low/high/sd/n/values over seeds; `differences.<v>.<m>` paired by seed."""
+    """`variants.<v>.metrics.<m>` = mean/low/high/sd/n/values over seeds; `differences.<v>.<m>` paired by seed.
+
+    Intervals are cut at each metric's range (`scoring.metric_range`, why in `stats`).
+    """
     metrics = metric_names(runs)
     variants = {
         name: {"overrides": spec.variants[name], "seeds": sorted(by_seed),
-               "metrics": {m: _rounded(summary(list(v.values())))
+               "metrics": {m: rounded(summary(list(v.values()), bounds=metric_range(m)))
                            for m in metrics if (v := _values(by_seed, m))}}
         for name, by_seed in runs.items()
     }
@@ -50,7 +51,8 @@ def study_results(spec: StudySpec, runs: Mapping[str, Mapping[int, Mapping[str, 
         for name, by_seed in runs.items():
             if name == spec.reference:
                 continue
-            paired = {m: paired_difference(_values(by_seed, m), _values(reference, m)) for m in metrics}
-            differences[name] = {m: _rounded(d) for m, d in paired.items() if d is not None}
+            paired = {m: paired_difference(_values(by_seed, m), _values(reference, m), bounds=metric_range(m))
+                      for m in metrics}
+            differences[name] = {m: rounded(d) for m, d in paired.items() if d is not None}
     return {"study": spec.to_dict(), "metrics": metrics, "variants": variants, "reference": spec.reference,
             "differences": differences, "timing": _timing(runs, wall_seconds)}

@@ -36,21 +36,23 @@ Work = Callable[[PlannedRun], dict[str, Any]]  # picklable (module-level) for an
 
 
 def train(item: PlannedRun) -> dict[str, Any]:
-    """Train (or resume) one run unless it is finished; returns its `report.json` plus the wall time spent."""
+    """Train (or resume) one run unless it is finished; returns its `report.json`, the wall time spent and
+    `skipped`: whether the run was finished before (the backends' progress lines say so)."""
     import json
 
     from ...training.trainer import Trainer
     from ..report import write_run_report
 
     start = time.perf_counter()
-    if item.run.finished:
+    skipped = item.run.finished
+    if skipped:
         print(f"{item.name}: finished, skipped ({item.run.root})", flush=True)
     else:
         print(f"{item.name}: {'resuming' if item.run.started else 'training'} -> {item.run.root}", flush=True)
         Trainer(item.config).fit(item.run, resume=item.run.started, command=["ews", "sweep"])
         write_run_report(item.run.root)
     report = json.loads(item.run.report.read_text())
-    return {**report, "train_wall_seconds": round(time.perf_counter() - start, 3)}
+    return {**report, "train_wall_seconds": round(time.perf_counter() - start, 3), "skipped": skipped}
 
 
 def run_all(items: Sequence[PlannedRun], work: Work = train, *, jobs: int = 1,

@@ -30,6 +30,32 @@ def subnet_metric(kind: str, rho: float) -> str:
     return f"subnet_confidence_{kind}_rho{rho:g}"
 
 
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The values a study metric can take, where its intervals are cut (`stats`); None: a metric of unknown kind.
+
+    Error rates (`*_error`) are 0..100 %, Fig. 1 confidences 0..1, and a search gap, the
+    difference of two accuracies in points, -100..100.
+    """
+    if metric.endswith("_error"):
+        return (0.0, 100.0)
+    if metric.startswith("subnet_confidence_"):
+        return (0.0, 1.0)
+    if metric.startswith("search_gap_"):
+        return (-100.0, 100.0)
+    return None
+
+
+def metric_unit(metric: str, *, difference: bool) -> str:
+    """What a metric's values, or differences of them, are measured in (an axis label)."""
+    if metric.endswith("_error"):
+        return "percentage points" if difference else "error (%)"
+    if metric.startswith("search_gap_"):
+        return "points"
+    if metric.startswith("subnet_confidence_"):
+        return "confidence difference (0-1 scale)" if difference else "confidence (0-1)"
+    return ""
+
+
 def _evaluate(item: PlannedRun, spec: EvaluationSpec, corruption_sets: Mapping[str, str]) -> dict[str, float]:
     from ...evaluation import run_evaluation
 
@@ -38,7 +64,7 @@ def _evaluate(item: PlannedRun, spec: EvaluationSpec, corruption_sets: Mapping[s
         results = run_evaluation(
             item.run.checkpoint, out=item.run.root / ("eval" if split == "test" else f"eval-{split}"),
             corruptions=corruption_sets.get(split), attacks=spec.attacks, n_examples=spec.n_examples,
-            progress=False, split=split)
+            eps=spec.eps, progress=False, split=split, overwrite=True)  # the study's whole evaluation of its own run
         prefix = split_prefix(split)
         metrics[f"{prefix}clean_error"] = results["clean_error"]
         if "corruption_error" in results:
@@ -81,11 +107,12 @@ def train_and_score(item: PlannedRun, evaluate: EvaluationSpec, analysis: Analys
                      lambda: _evaluate(item, evaluate, corruption_sets)),
         "analysis": (_plain(analysis), lambda: _subnet_confidence(item, analysis)),
     }
-    scored_parts = {}
+    scored_parts, rescored = {}, False
     for name, (settings, score) in parts.items():
         if cached.get(name, {}).get("scoring") == settings:
             scored_parts[name] = cached[name]
             continue
+        rescored = True
         start = time.perf_counter()
         metrics = score()
         scored_parts[name] = {"scoring": settings, "metrics": metrics, "seconds": round(time.perf_counter() - start, 3)}
@@ -95,10 +122,12 @@ def train_and_score(item: PlannedRun, evaluate: EvaluationSpec, analysis: Analys
         metrics.update(part["metrics"])
     return {"metrics": metrics, "train_seconds": report["train_seconds"],
             "eval_seconds": round(sum(part["seconds"] for part in scored_parts.values()), 3),
-            "train_wall_seconds": report["train_wall_seconds"]}
+            "train_wall_seconds": report["train_wall_seconds"], "skipped": report["skipped"] and not rescored}
 
 
 def _plain(spec: Any) -> dict[str, Any]:
+    """A part's settings as cached; an unset `eps` is left out, so scores cached before it existed stay valid."""
     import dataclasses
 
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()
+            if not (k == "eps" and v is None)}

@@ -11,7 +11,9 @@ A study file is YAML:
     evaluate: {corruptions: digits-c, attacks: [pgd20], n_examples: 360}
     analysis: {rho: [0.5, 0.7], subnets: 40, images: 200, reading: default}   # Fig. 1 subnet confidence; optional
 
-Every key under `base` and `variants` is a dotted config key, as with `--set`. Every
+Every key under `base` and `variants` is a dotted config key, as with `--set`, but one: a
+variant's `seeds: N` runs it on the first N of the study's seeds only (a costly side
+variant beside main ones with more seeds; its differences pair on those seeds). Every
 variant's config is built (and so checked) for every seed before anything is trained.
 """
 
@@ -24,12 +26,13 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from ...config import parse_override, read_yaml
+from ...config import parse_number, parse_override, read_yaml
 from ...errors import ConfigError
 from ...subnets.readings import DEFAULT_READING, reading
 
 _TOP_KEYS = ("seeds", "reference", "base", "variants", "evaluate", "analysis")
-_EVAL_KEYS = ("corruptions", "corruption_names", "corruption_images", "attacks", "n_examples", "splits")
+VARIANT_SEEDS = "seeds"  # in a variant: how many of the study's seeds it runs (not a config key)
+_EVAL_KEYS = ("corruptions", "corruption_names", "corruption_images", "attacks", "n_examples", "splits", "eps")
 _ANALYSIS_KEYS = ("rho", "subnets", "images", "reading")
 
 
@@ -43,6 +46,9 @@ class EvaluationSpec:
     attacks: tuple[str, ...] = ()  # e.g. (pgd20,)
     n_examples: int = 1000  # images attacked (the first N of the split)
     splits: tuple[str, ...] = ("test",)  # add `val` to also score the held-out validation split (data.val_images)
+    # The attacks' radius, e.g. 2/255 (None: each run's adversarial.eps): an evaluation setting, so choosing it on
+    # `val` after training re-scores the runs without retraining them
+    eps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,14 @@ class StudySpec:
 
     def overrides(self, variant: str, seed: int) -> list[str]:
         """`--set` items for one run: base, then the variant, then the seed."""
-        items = {**self.base, **self.variants[variant], "seed": seed}
+        items = {**self.base, **_config_keys(self.variants[variant]), "seed": seed}
         return [f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
                 for key, value in items.items()]
+
+    def seeds_of(self, variant: str) -> tuple[int, ...]:
+        """The seeds `variant` runs: the study's, or their first N where the variant says `seeds: N`."""
+        count = self.variants[variant].get(VARIANT_SEEDS)
+        return self.seeds if count is None else self.seeds[:count]
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -83,7 +94,22 @@ class StudySpec:
         Scoring (`evaluate`, `analysis`, `reference`) may change: each run re-scores only the
         parts whose settings changed, so a study is re-probed without retraining.
         """
-        return (self.base, self.variants) == (other.base, other.variants)
+        def runs(spec: StudySpec) -> tuple[Any, ...]:
+            return spec.base, {name: _config_keys(keys) for name, keys in spec.variants.items()}
+
+        return runs(self) == runs(other)
+
+
+def _config_keys(variant: Mapping[str, Any]) -> dict[str, Any]:
+    """A variant's config overrides, without its seed count."""
+    return {key: value for key, value in variant.items() if key != VARIANT_SEEDS}
+
+
+def _check_variant_seeds(name: str, variant: Mapping[str, Any]) -> None:
+    count = variant.get(VARIANT_SEEDS)
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ConfigError(f"study variants.{name}.seeds must be an integer >= 1 (how many of the study's seeds "
+                          f"it runs), got {count!r}")
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -102,6 +128,8 @@ def _section(cls: type, value: Any, keys: Sequence[str], where: str) -> Any:
     hints = {f.name: f.default for f in dataclasses.fields(cls)}
     built = {}
     for key, raw in data.items():
+        if key == "eps" and isinstance(raw, str):
+            raw = parse_number(raw) or raw  # `2/255`, as everywhere a radius is written
         if isinstance(hints[key], tuple):
             raw = [raw] if isinstance(raw, (str, int, float)) else raw
             if not isinstance(raw, list):
@@ -133,6 +161,7 @@ def build_spec(data: Mapping[str, Any], *, seeds: Sequence[int] | None = None) -
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"study variant name {name!r} must be a plain folder name")
         variants[name] = _mapping(overrides, f"variants.{name}")
+        _check_variant_seeds(name, variants[name])
     reference = data.get("reference")
     if reference is not None and reference not in variants:
         raise ConfigError(f"study reference {reference!r} is not a variant; variants: {', '.join(variants)}")
@@ -173,6 +202,8 @@ def _check_scoring(spec: StudySpec) -> None:
     if not isinstance(a.reading, str):
         raise ConfigError(f"study analysis.reading must be a reading's name, got {a.reading!r}")
     reading(a.reading)
+    if e.eps is not None and (isinstance(e.eps, bool) or not isinstance(e.eps, (int, float)) or not e.eps > 0):
+        raise ConfigError(f"study evaluate.eps must be a radius > 0 such as 2/255, got {e.eps!r}")
     if e.corruption_images is not None and (isinstance(e.corruption_images, bool)
                                             or not isinstance(e.corruption_images, int) or e.corruption_images < 1):
         raise ConfigError(f"study evaluate.corruption_images must be an integer >= 1 or null, "

@@ -1,0 +1,64 @@
+"""`study.json` from scored runs: intervals inside each metric's range, numbers rounded as eval.json's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ews.analysis.study.results import study_results
+from ews.analysis.study.scoring import metric_range
+from ews.analysis.study.spec import build_spec
+
+SPEC = build_spec({"seeds": [1, 2], "reference": "vanilla",
+                   "variants": {"vanilla": {"method": "vanilla"}, "ews": {"method": "ews"}}})
+
+
+CONFIDENCE = "subnet_confidence_clean_rho0.5"
+
+
+def _scored(confidence: float, **metrics: float) -> dict[str, Any]:
+    return {"metrics": {**metrics, CONFIDENCE: confidence}, "train_seconds": 1.0, "eval_seconds": 0.5,
+            "train_wall_seconds": 1.5}
+
+
+def fake_runs() -> dict[str, dict[int, dict[str, Any]]]:
+    """Two seeds that spread widely (so t intervals overshoot the range) and float32 noise in a PGD error."""
+    return {
+        "vanilla": {1: _scored(0.02, clean_error=80.0, pgd20_error=94.9999999254942),
+                    2: _scored(0.9, clean_error=95.0, pgd20_error=100.0)},
+        "ews": {1: _scored(0.97, clean_error=10.0, pgd20_error=95.0, search_gap_first=0.1234567, search_gap_last=1e-7),
+                2: _scored(0.1, clean_error=95.0, pgd20_error=100.0, search_gap_first=4.0, search_gap_last=-2e-7)},
+    }
+
+
+def test_no_interval_leaves_its_metrics_range() -> None:
+    results = study_results(SPEC, fake_runs(), wall_seconds=1.0)
+    assert results["variants"]["vanilla"]["metrics"]["clean_error"] | {"values": None} == {
+        "mean": 87.5, "low": 0.0, "high": 100.0, "sd": 10.6066, "n": 2, "values": None}
+    for summaries, difference in ((v["metrics"] for v in results["variants"].values()), False), \
+                                 (results["differences"].values(), True):
+        for by_metric in summaries:
+            for metric, s in by_metric.items():
+                low, high = metric_range(metric)
+                if difference:
+                    low, high = low - high, high - low
+                assert low <= s["low"] <= s["mean"] <= s["high"] <= high, (metric, s)
+
+
+def test_study_json_numbers_are_rounded_to_four_places_and_never_negative_zero() -> None:
+    results = study_results(SPEC, fake_runs(), wall_seconds=1.0)
+    pgd = results["variants"]["vanilla"]["metrics"]["pgd20_error"]
+    assert pgd["values"] == [95.0, 100.0] and pgd["mean"] == 97.5
+    assert results["variants"]["ews"]["metrics"]["search_gap_first"]["values"] == [0.1235, 4.0]
+    text = json.dumps(results)
+    assert "-0.0," not in text and "-0.0}" not in text and "-0.0]" not in text
+    assert results["variants"]["ews"]["metrics"]["search_gap_last"]["values"] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(("metric", "bounds"), [("clean_error", (0.0, 100.0)), ("val_pgd20_error", (0.0, 100.0)),
+                                                ("subnet_confidence_corrupted_rho0.7", (0.0, 1.0)),
+                                                ("search_gap_last", (-100.0, 100.0)), ("train_seconds", None)])
+def test_metric_ranges(metric: str, bounds: tuple[float, float] | None) -> None:
+    assert metric_range(metric) == bounds
