@@ -44,7 +44,7 @@ from ews.runtime import host_memory
 from ews.attacks import PGDSettings
 from ews.config import SearchConfig
 from ews.objectives import Objective
-from ews.runtime.precision import autocast, grad_scaler
+from ews.runtime.precision import autocast, grad_scaler, to_channels_last
 from ews.search import create_sampler
 from ews.subnets import DEFAULT_READING, READINGS, Subnet, SubnetSpace, use_subnet
 from ews.training.loop import StepContext, train_one_epoch
@@ -93,7 +93,7 @@ class Bench:
         torch.manual_seed(0)
         self.model = models.create(name, num_classes=10).to(self.device).train()
         if args.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = to_channels_last(self.model)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                                          weight_decay=5e-4)
         self.space = SubnetSpace.from_model(self.model, rho=args.rho, reading=DEFAULT_READING)

@@ -7,6 +7,7 @@ execution must match it in outputs and weight gradients.
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from typing import ContextManager, Iterator
 
@@ -77,12 +78,45 @@ def _outputs_and_grads(model: nn.Module, x: Tensor, context: ContextManager) -> 
     return out.detach(), grads
 
 
+OUTPUT = "output"
+SLACK = 4.0
+"""How many times the float32 oracle's own rounding error the sliced float32 results may be off (see below)."""
+
+
 def assert_sliced_matches_oracle(model: nn.Module, x: Tensor, subnet: Subnet, *, tolerance: float) -> None:
-    """`use_subnet` and the masking oracle agree in outputs and in every parameter's gradient."""
-    sliced, sliced_grads = _outputs_and_grads(model, x, use_subnet(model, subnet))
-    masked, masked_grads = _outputs_and_grads(model, x, masked_subnet(model, subnet))
-    torch.testing.assert_close(sliced, masked, rtol=tolerance, atol=tolerance * (float(masked.abs().max()) + 1))
-    for name, grad in sliced_grads.items():
-        # Deep nets with tiny batch-norm batches: compare on each gradient's own scale.
-        scale = float(masked_grads[name].abs().max()) + 1e-6
-        torch.testing.assert_close(grad, masked_grads[name], rtol=tolerance, atol=tolerance * scale, msg=name)
+    """`use_subnet` and the masking oracle agree in outputs and in every parameter's gradient.
+
+    They agree to `tolerance` on each tensor's own scale, in float64 always. In float32 how far
+    they differ depends on the machine's kernels (their blocking and summation order), and
+    train-mode BatchNorm on batches of 4 blows rounding up to 1e-2 of some gradients. So where
+    float32 results differ by more, each is compared with the oracle run in float64, a
+    reference no kernel choice moves: the sliced one may be off by `SLACK` times the float32
+    oracle's own error there, plus `tolerance`. (Agreeing to `tolerance` implies that bound, so
+    the float64 run is skipped then.) A slicing bug moves a result by about its own size and
+    still fails wherever float32 computes it at all; the float64 runs check the rest.
+    """
+    sliced = _results(model, x, use_subnet(model, subnet))
+    masked = _results(model, x, masked_subnet(model, subnet))
+    exact, rounding = masked, dict.fromkeys(masked, 0.0)
+    if x.dtype != torch.float64 and not all(
+            torch.allclose(sliced[n], masked[n], rtol=tolerance, atol=_atol(n, masked[n], 0.0, tolerance))
+            for n in masked):
+        double = copy.deepcopy(model).double()
+        exact = _results(double, x.double(), masked_subnet(double, subnet))
+        rounding = {name: float((masked[name].double() - exact[name]).abs().max()) for name in masked}
+    for name, value in sliced.items():
+        torch.testing.assert_close(value.to(exact[name].dtype), exact[name], rtol=tolerance,
+                                   atol=_atol(name, exact[name], rounding[name], tolerance),
+                                   msg=lambda m, n=name: f"{n}: {m}")
+
+
+def _atol(name: str, reference: Tensor, rounding: float, tolerance: float) -> float:
+    # Deep nets with tiny batch-norm batches: compare on each gradient's own scale.
+    scale = float(reference.abs().max()) + (1.0 if name == OUTPUT else 1e-6)
+    return SLACK * rounding + tolerance * scale
+
+
+def _results(model: nn.Module, x: Tensor, context: ContextManager) -> dict[str, Tensor]:
+    """The output (under `OUTPUT`) and every parameter's gradient, by name."""
+    out, grads = _outputs_and_grads(model, x, context)
+    return {OUTPUT: out, **grads}

@@ -133,9 +133,11 @@ def test_thinned_block_outputs_match_the_oracle_over_many_subnets(model_name: st
 
 
 def test_models_without_chained_blocks_never_pass_thinned_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = tiny_model("resnet20").train()
+    """Float64: in float32 the thinned and the dense path convolve different channel counts, so how far they
+    differ depends on the machine's kernels (train-mode BatchNorm amplifies it)."""
+    model = tiny_model("resnet20").double().train()
     space = SubnetSpace.from_model(model, rho=0.5, reading="paper-text")
-    x = torch.rand(4, 3, 32, 32)
+    x = torch.rand(4, 3, 32, 32, dtype=torch.float64)
     subnets = [space.sample(torch.Generator().manual_seed(seed)) for seed in range(4)]
     expected = []
     for subnet in subnets:

@@ -129,15 +129,15 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, context: Ste
     return losses
 
 
-def _clip_gradients(model: nn.Module, optimizer: torch.optim.Optimizer, context: StepContext) -> None:
-    """`train.grad_clip`: the model's gradient norm (over all ranks' summed gradients) clipped before the step.
-
-    Gradients scaled for fp16 are unscaled first, so the limit is on the true gradient.
+def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, context: StepContext) -> None:
+    """The (scaled) optimiser step, after `train.grad_clip` clips the model's gradient norm (over all ranks'
+    summed gradients); gradients scaled for fp16 are unscaled first, so the limit is on the true gradient.
     """
-    if context.grad_clip is None:
-        return
-    context.scaler.unscale_(optimizer)
-    nn.utils.clip_grad_norm_(model.parameters(), context.grad_clip)
+    if context.grad_clip is not None:
+        context.scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), context.grad_clip)
+    context.scaler.step(optimizer)
+    context.scaler.update()
 
 
 def _stop_requested(stop: StopFlag | None, step: int, device: torch.device) -> bool:
@@ -196,9 +196,7 @@ def train_one_epoch(
         if guard.drop(losses.total, step):
             optimizer.zero_grad(set_to_none=True)
         else:
-            _clip_gradients(model, optimizer, context)
-            context.scaler.step(optimizer)
-            context.scaler.update()
+            _optimizer_step(model, optimizer, context)
             sums.add(losses, y)
         if context.progress and step % 10 == 0 and sums.seen:
             bar.set_postfix(sums.postfix())

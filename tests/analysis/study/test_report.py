@@ -55,3 +55,13 @@ def test_without_a_reference_the_panels_show_means_inside_the_range() -> None:
     clean = next(ax for ax in figure.axes if ax.get_title() == "clean_error, mean")
     assert clean.get_xlabel() == "error (%)" and not any(list(line.get_xdata()) == [0.0, 0.0] for line in clean.lines)
     assert all(0.0 <= low <= high <= 100.0 for low, high in _intervals(clean)) and len(_intervals(clean)) == 2
+
+
+def test_the_report_shows_each_search_round_over_seeds(tmp_path: Path) -> None:
+    runs = fake_runs()
+    for seed, gap in ((1, 3.0), (2, 5.0)):
+        runs["ews"][seed]["rounds"] = [{"epoch": 1, "search_gap": gap, "search_entropy": 30.0 + seed}]
+    write_study_report(tmp_path, study_results(SPEC, runs, wall_seconds=1.0))
+    text = (tmp_path / "study.md").read_text()
+    assert "## Search rounds" in text and "### ews" in text
+    assert "| 1 | 2 | +4.00 [" in text  # epoch 1, two seeds, the mean gap in points

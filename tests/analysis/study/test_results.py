@@ -62,3 +62,17 @@ def test_study_json_numbers_are_rounded_to_four_places_and_never_negative_zero()
                                                 ("search_gap_last", (-100.0, 100.0)), ("train_seconds", None)])
 def test_metric_ranges(metric: str, bounds: tuple[float, float] | None) -> None:
     assert metric_range(metric) == bounds
+
+
+def test_search_rounds_summarise_each_rounds_gap_and_entropy_over_seeds() -> None:
+    runs = fake_runs()
+    runs["ews"][1]["rounds"] = [{"epoch": 1, "search_gap": 0.0, "search_entropy": 31.0},
+                                {"epoch": 2, "search_gap": 3.0, "search_entropy": 30.0}]
+    runs["ews"][2]["rounds"] = [{"epoch": 1, "search_gap": 2.0, "search_entropy": 31.2},
+                                {"epoch": 2, "search_gap": 5.0, "search_entropy": 29.0}]
+    rounds = study_results(SPEC, runs, wall_seconds=1.0)["search_rounds"]
+    assert list(rounds) == ["ews"]  # vanilla never searched
+    first, second = rounds["ews"]
+    assert (first["epoch"], first["search_gap"]["mean"], first["search_entropy"]["mean"]) == (1, 1.0, 31.1)
+    assert (second["search_gap"]["mean"], second["search_gap"]["n"], second["search_entropy"]["mean"]) == (4.0, 2, 29.5)
+    assert -100.0 <= second["search_gap"]["low"] <= 4.0 <= second["search_gap"]["high"] <= 100.0

@@ -55,6 +55,25 @@ def _differences_table(results: Mapping[str, Any]) -> Table:
     return Table(("variant", *metrics), rows)
 
 
+def _rounds_blocks(results: Mapping[str, Any]) -> list[Block]:
+    """A table per searching variant: each round's search gap and policy entropy over seeds."""
+    rounds = results.get("search_rounds") or {}  # absent in studies summarised before rounds were kept
+    if not rounds:
+        return []
+    blocks: list[Block] = [
+        Heading("Search rounds"),
+        Paragraph(f"Per round (the search before that epoch): the search gap, random minus searched subnets' "
+                  f"accuracy on D_s in points (positive: the controller finds weaker-than-random subnets), and the "
+                  f"policy's entropy in nats (it falls as the controller leaves uniform); mean [{LEVEL:.0%} t "
+                  f"interval] over the seeds."),
+    ]
+    for name, lines in rounds.items():
+        rows = tuple((str(line["epoch"]), str(line["search_gap"]["n"]), _interval(line["search_gap"], signed=True),
+                      _interval(line["search_entropy"])) for line in lines)
+        blocks += [Heading(name, 3), Table(("epoch", "seeds", "search gap (points)", "entropy (nats)"), rows)]
+    return blocks
+
+
 def _timing_blocks(timing: Mapping[str, Any]) -> list[Block]:
     rows = tuple((run, f"{t['train_seconds']:.1f}", f"{t['eval_seconds']:.1f}") for run, t in timing["runs"].items())
     return [Heading("Time"),
@@ -113,6 +132,7 @@ def study_blocks(results: Mapping[str, Any]) -> list[Block]:
                    Image("study.png", f"paired differences from {results['reference']} with {level} intervals")]
     else:
         blocks.append(Image("study.png", f"means with {level} intervals"))
+    blocks += _rounds_blocks(results)
     blocks += _timing_blocks(results["timing"])
     return blocks
 

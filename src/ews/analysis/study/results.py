@@ -32,6 +32,23 @@ def _timing(runs: Mapping[str, Mapping[int, Mapping[str, Any]]], wall_seconds: f
             "eval_seconds": round(sum(r["eval_seconds"] for r in per_run.values()), 1)}
 
 
+def search_rounds(runs: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Per variant that searched, per round (by epoch): the search gap (points) and the policy's entropy (nats),
+    each summarised over the seeds that reached that round: whether the controller learns inside a run."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, by_seed in runs.items():
+        epochs: dict[int, list[Mapping[str, Any]]] = {}
+        for scored in by_seed.values():
+            for line in scored.get("rounds", []):
+                epochs.setdefault(int(line["epoch"]), []).append(line)
+        if epochs:
+            found[name] = [{"epoch": epoch,
+                            "search_gap": rounded(summary([r["search_gap"] for r in lines], bounds=(-100.0, 100.0))),
+                            "search_entropy": rounded(summary([r["search_entropy"] for r in lines]))}
+                           for epoch, lines in sorted(epochs.items())]
+    return found
+
+
 def study_results(spec: StudySpec, runs: Mapping[str, Mapping[int, Mapping[str, Any]]], *,
                   wall_seconds: float) -> dict[str, Any]:
     """`variants.<v>.metrics.<m>` = mean/low/high/sd/n/values over seeds; `differences.<v>.<m>` paired by seed.
@@ -55,4 +72,4 @@ def study_results(spec: StudySpec, runs: Mapping[str, Mapping[int, Mapping[str, 
                       for m in metrics}
             differences[name] = {m: rounded(d) for m, d in paired.items() if d is not None}
     return {"study": spec.to_dict(), "metrics": metrics, "variants": variants, "reference": spec.reference,
-            "differences": differences, "timing": _timing(runs, wall_seconds)}
+            "differences": differences, "search_rounds": search_rounds(runs), "timing": _timing(runs, wall_seconds)}

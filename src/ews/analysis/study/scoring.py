@@ -90,6 +90,12 @@ def _subnet_confidence(item: PlannedRun, spec: AnalysisSpec) -> dict[str, float]
     return metrics
 
 
+def search_rounds(item: PlannedRun) -> list[dict[str, float]]:
+    """Every search round's epoch, gap (points) and policy entropy (nats), from the run's metrics log."""
+    return [{"epoch": line["epoch"], "search_gap": 100 * line["search_gap"], "search_entropy": line["search_entropy"]}
+            for line in item.run.read_metrics() if line.get("search_gap") is not None]
+
+
 def search_gap(item: PlannedRun) -> dict[str, float]:
     """The search gap (points: random subnets' D_s accuracy minus the controller's) of the first and last round."""
     gaps = [100 * line["search_gap"] for line in item.run.read_metrics() if line.get("search_gap") is not None]
@@ -120,7 +126,7 @@ def train_and_score(item: PlannedRun, evaluate: EvaluationSpec, analysis: Analys
     metrics = {"clean_error": report["clean_error"], **search_gap(item)}
     for part in scored_parts.values():
         metrics.update(part["metrics"])
-    return {"metrics": metrics, "train_seconds": report["train_seconds"],
+    return {"metrics": metrics, "rounds": search_rounds(item), "train_seconds": report["train_seconds"],
             "eval_seconds": round(sum(part["seconds"] for part in scored_parts.values()), 3),
             "train_wall_seconds": report["train_wall_seconds"], "skipped": report["skipped"] and not rescored}
 
