@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import pytest
 import torch
 
@@ -28,6 +31,23 @@ TINY = {
                     "mlp_dim": 16},
     "tv_convnext_tiny": {"widths": (8, 16), "depths": (1, 2), "stochastic_depth_prob": 0.0, "layer_scale": 1.0},
 }
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run tiny models on one intra-op thread, restoring the count after.
+
+    Their passes are thousands of small ops: handing each to a second thread costs more than it saves, and on a
+    busy machine far more (in a spin-wait for a busy core; a search on a width-8 ResNet-20 took 8x the wall time
+    and 15x the CPU time on two threads as on one). One thread also makes a trained model the same whatever
+    OMP_NUM_THREADS says, so a test that depends on a training outcome meets one model per CPU kernel path.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def tiny_model(name: str, num_classes: int = 5, seed: int = 0) -> torch.nn.Module:

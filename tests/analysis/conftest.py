@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-import torch
 
 from ews.analysis.report import write_run_report
 from ews.config import load_config
 from ews.runs.run_dir import RunDir
 from ews.training.trainer import Trainer
+
+from ..conftest import one_thread
 
 TINY = ["data.limit=80", "model.options.width=4", "train.epochs=2", "train.batch_size=32", "log.progress=false",
         "train.eval_batch_size=64", "ews.K=1"]
@@ -25,12 +26,10 @@ def train_run(folder: Path, method: str) -> Path:
 
 
 @pytest.fixture(scope="package", autouse=True)
-def one_thread() -> Iterator[None]:
+def single_thread() -> Iterator[None]:
     """Width-4 models are thousands of tiny ops: one thread avoids per-op thread hand-offs (and noisy neighbours)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="package")
