@@ -30,7 +30,7 @@ import torchvision
 from torch import nn
 
 from ews.config import read_yaml
-from step_time import Bench, counting_flops
+from bench import Bench, counting_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGENET_TRAIN_IMAGES = 1_281_167

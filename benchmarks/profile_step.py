@@ -3,6 +3,9 @@
 `step_time.py` says how much slower an EWS step is than its FLOP floor; this says why. Both steps
 are timed side by side (as in step_time.py), then profiled with `torch.profiler`:
 
+- the profiler's `aten::` operator calls per training step (forward, backward and optimiser; views and
+  allocations included): an EWS step should run at most twice a vanilla step's operators, its second
+  (subnet) pass and no more; every operator beyond is host time and, on a GPU, a kernel launch or more;
 - wall ms per step, and on a GPU the device's busy ms per step (kernel time) and kernel launches: a
   wall ratio far above the busy-time ratio means the step is bound by the host launching kernels,
   not by the GPU's arithmetic;
@@ -11,12 +14,16 @@ are timed side by side (as in step_time.py), then profiled with `torch.profiler`
 
 Run from the project root:
 
-    .venv/bin/python benchmarks/profile_step.py [--model resnet18] [--batch 128] [--device cuda]
+    .venv/bin/python benchmarks/profile_step.py [--model resnet18] [--batch 128] [--device cuda] [--json FILE]
+
+`--json FILE` writes the reading profiled and, per step (`vanilla`, `ews`), `ops`, `wall_ms`, `syncs` and on a
+GPU `launches` and `device_ms`, with the EWS / vanilla ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -25,9 +32,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from ews.objectives import Objective
+from ews.subnets import DEFAULT_READING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_time import Bench, add_bench_arguments, interleaved, sync  # noqa: E402
+from bench import Bench, add_bench_arguments, interleaved, sync  # noqa: E402
 
 LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx")
 
@@ -45,13 +53,39 @@ def profiled(fn: Callable[[], None], *, steps: int, device: torch.device) -> pro
 
 
 def summary(prof: profile, steps: int) -> dict[str, float]:
-    """Per-step device busy ms (kernels' self time), kernel launches and host synchronisations."""
+    """Per step: operator calls, device busy ms (kernels' self time), kernel launches and host synchronisations."""
     events = prof.key_averages()
     return {
+        "ops": sum(e.count for e in events if e.key.startswith("aten::")) / steps,
         "device_ms": sum(e.self_device_time_total for e in events) / 1000 / steps,
         "launches": sum(e.count for e in events if e.key in LAUNCHES) / steps,
         "syncs": sum(e.count for e in events if "Synchronize" in e.key) / steps,
     }
+
+
+def report(args: argparse.Namespace, device: torch.device, wall: dict[str, float], stats: dict[str, dict],
+           floor: float) -> dict:
+    """What the run measured, as printed and as `--json` writes it."""
+    gpu = device.type == "cuda"
+    keys = ("ops", "syncs") + (("launches", "device_ms") if gpu else ())
+    steps = {name: {"wall_ms": round(wall[name], 3), **{k: round(stats[name][k], 3) for k in keys}} for name in wall}
+    ratios = {f"{k}_ratio": round(steps["ews"][k] / steps["vanilla"][k], 3) for k in ("ops", "wall_ms")
+              + (("launches", "device_ms") if gpu else ())}
+    return {"model": args.model, "batch": args.batch, "image_size": args.image_size, "rho": args.rho,
+            "reading": DEFAULT_READING, "precision": args.precision, "channels_last": args.channels_last,
+            "device": str(device), "flop_floor": round(floor, 3), **steps, **ratios}
+
+
+def print_report(result: dict) -> None:
+    print(f"{result['model']}, batch {result['batch']}, rho {result['rho']} ({result['reading']} reading), "
+          f"{result['precision']} on {result['device']}; FLOP floor of EWS / vanilla {result['flop_floor']:.3f}")
+    for name in ("vanilla", "ews"):
+        s = result[name]
+        gpu = f", device busy {s['device_ms']:.1f} ms, {s['launches']:.0f} kernel launches" if "launches" in s else ""
+        print(f"  {name}: {s['ops']:.0f} operators, wall {s['wall_ms']:.1f} ms{gpu}, {s['syncs']:.1f} host syncs "
+              "per step")
+    gpu = f", device busy {result['device_ms_ratio']:.3f}" if "device_ms_ratio" in result else ""
+    print(f"  EWS / vanilla: operators {result['ops_ratio']:.3f}, wall {result['wall_ms_ratio']:.3f}{gpu}")
 
 
 def main() -> None:
@@ -60,6 +94,7 @@ def main() -> None:
     add_bench_arguments(parser)
     parser.add_argument("--steps", type=int, default=20, help="timed and profiled steps per variant")
     parser.add_argument("--rows", type=int, default=15, help="operators listed for the EWS step")
+    parser.add_argument("--json", help="also write the measurements to this file")
     args = parser.parse_args()
 
     bench = Bench(args.model, batch=args.batch, args=args)
@@ -69,17 +104,10 @@ def main() -> None:
     wall = interleaved(steps, device=bench.device, warmup=3, steps=args.steps)
     profiles = {name: profiled(fn, steps=args.steps, device=bench.device) for name, fn in steps.items()}
     stats = {name: summary(prof, args.steps) for name, prof in profiles.items()}
-    floor = 1 + bench.flop_fraction(10)
-    print(f"{args.model}, batch {args.batch}, rho {args.rho}, {args.precision} on {bench.device}; "
-          f"FLOP floor of EWS / vanilla {floor:.3f}")
-    for name in steps:
-        s = stats[name]
-        gpu = (f", device busy {s['device_ms']:.1f} ms, {s['launches']:.0f} kernel launches"
-               if bench.device.type == "cuda" else "")
-        print(f"  {name}: wall {wall[name]:.1f} ms{gpu}, {s['syncs']:.1f} host syncs per step")
-    print(f"  EWS / vanilla: wall {wall['ews'] / wall['vanilla']:.3f}" + (
-        f", device busy {stats['ews']['device_ms'] / stats['vanilla']['device_ms']:.3f}"
-        if bench.device.type == "cuda" else ""))
+    result = report(args, bench.device, wall, stats, 1 + bench.flop_fraction(10))
+    print_report(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     key = "self_cuda_time_total" if bench.device.type == "cuda" else "self_cpu_time_total"
     print(profiles["ews"].key_averages().table(sort_by=key, row_limit=args.rows))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,18 @@ def test_dump_then_from_dict_round_trip(tmp_path: Path) -> None:
     path.write_text(text)
     assert load_config(path) == config
     assert load_config() == from_dict(yaml.safe_load(dump_config(Config())))
+
+
+def test_sections_defined_in_their_layers_still_import_from_ews_config_without_a_warning() -> None:
+    """`ews:` and `search:` live beside the code they configure; user code importing them from here keeps working."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from ews.config import EwsConfig, SearchConfig
+    from ews.method import EwsConfig as method_ews
+    from ews.search import SearchConfig as search_search
+
+    assert EwsConfig is method_ews and SearchConfig is search_search
+    assert Config().ews == EwsConfig() and Config().search == SearchConfig()
 
 
 # --- every invalid input is a one-line ConfigError naming the key ----------------------------------

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_profile_step_reports_both_steps_and_the_ews_operators() -> None:
+def test_profile_step_reports_both_steps_and_the_ews_operators(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "profile_step.py"), "--model", "resnet20", "--batch", "2",
-         "--image-size", "16", "--steps", "1", "--rows", "3"],
+         "--image-size", "16", "--steps", "1", "--rows", "3", "--json", str(tmp_path / "p.json")],
         capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "FLOP floor of EWS / vanilla" in done.stdout
-    assert "  vanilla: wall" in done.stdout and "  ews: wall" in done.stdout
-    assert "EWS / vanilla: wall" in done.stdout and "Self CPU time total" in done.stdout
+    assert "  vanilla: " in done.stdout and "  ews: " in done.stdout and "operators, wall" in done.stdout
+    assert "EWS / vanilla: operators" in done.stdout and "Self CPU time total" in done.stdout
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["reading"] == "default" and result["device"] == "cpu"
+    # An EWS step is a vanilla step plus one subnet pass: it runs no more than twice the operators (counts, not time).
+    ratio = result["ews"]["ops"] / result["vanilla"]["ops"]
+    assert ratio == pytest.approx(result["ops_ratio"], abs=1e-3) and 1.0 < ratio <= 2.0

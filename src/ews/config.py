@@ -26,10 +26,12 @@ from .data.augment import AUGMENTATIONS, AUTOAUGMENT_POLICIES, AugMixConfig
 from .errors import ConfigError
 from .method import SCHEDULES as SEARCH_SCHEDULES
 from .method import check_first_search
+from .method.settings import EwsConfig  # the `ews:` section, kept importable from here
 from .models import list_models
-from .objectives import DEFAULT_KL_REDUCTION, KL_REDUCTIONS, SUBNET_LOSSES
+from .objectives import KL_REDUCTIONS, SUBNET_LOSSES
 from .search import BASELINES, INITS, STRATEGIES
-from .subnets import CHANNEL_MODES, DEFAULT_READING, READING_NAMES, Reading, reading_of
+from .search.settings import SearchConfig  # the `search:` section, kept importable from here
+from .subnets import CHANNEL_MODES, READING_NAMES
 
 METHODS = ("vanilla", "dropout", "ews")
 SCHEDULES = ("step", "cosine")
@@ -99,56 +101,6 @@ class TrainConfig:
     label_smoothing: float = 0.0  # on the cross-entropy terms (the authors' AT script: 0.1)
     on_nonfinite: str = "stop"  # a NaN/inf loss: stop (keep the last checkpoint) | skip (drop that step, count it)
     max_skipped_steps: int = 10  # on_nonfinite skip: more skipped steps than this in one epoch stop the run
-
-
-@dataclass
-class EwsConfig:
-    lam: float = 1.0  # weight of the subnet term (paper: 1, ImageNet 0.7; the scale is kl_reduction's)
-    # lambda's scale: mean (the true KL / classes: nn.KLDivLoss()'s default in the authors' clean/ImageNet scripts,
-    # chosen on Fashion-MNIST's val split) | batchmean (the true KL, mean over the batch: lambda C times stronger)
-    kl_reduction: str = DEFAULT_KL_REDUCTION
-    rho: float = 0.5  # kept fraction of paths and channels (paper: 0.5 for training)
-    # Which paths and channels rho keeps (ews.subnets.readings): default (both paths, every branch conv but the
-    # last sliced) | paper-text (ceil(2 rho) paths, every conv sliced) | authors (their scripts: both paths at
-    # rho >= 0.5, only a branch's first conv sliced)
-    reading: str = DEFAULT_READING
-    rho_paths: float | None = None  # a fixed kept fraction of a block's two paths; null: the reading's rule
-    rho_channels: float | None = None  # overrides rho for channels
-    K: int = 10  # search weak subnets every K epochs (Algorithm 1)
-    subnet_loss: str = "kl"  # kl: KL(p_full || p_subnet) (paper Eq. 2) | ce: CE(subnet(x), y) (Table A)
-    channels: str | None = None  # sliced branch convs: all | hidden (all but the last) | first; null: the reading's
-
-    def subnet_reading(self) -> Reading:
-        """The reading this run trains in: `reading` with the explicit `rho_paths` / `channels` applied."""
-        return reading_of(self.reading, rho_paths=self.rho_paths, channels=self.channels)
-
-
-@dataclass
-class SearchConfig:
-    strategy: str = "controller"  # controller (LSTM + REINFORCE) | random (uniform) | l1 (lowest weight L1)
-    fraction: float = 0.1  # D_s: a fixed stratified fraction of the training set, not augmented
-    schedule: str = "epochs"  # epochs: search every ews.K epochs over D_s (Algorithm 1) | iterations (authors' code)
-    every_iterations: int = 10  # schedule iterations: one controller step every N training steps, on that batch
-    before_training: bool = True  # also search before epoch 1, so training never starts from an untrained policy
-    passes: int = 1  # passes over D_s in one search round (one controller step per batch)
-    measure_gap: bool = True  # each round also scores as many random subnets on its batches: the search gap
-    batch_size: int = 128  # D_s batch size
-    subnets_per_step: int = 8  # C: subnets sampled per controller step
-    lr: float = 3e-4  # controller Adam learning rate (betas 0.5, 0.999 as the authors)
-    entropy_weight: float = 0.005
-    # leave-one-out: mean reward of the step's other subnets | moving-average: running mean of the rewards |
-    # authors: their scripts' running mean of the advantages (r - b), from 0. Both running means restart every round of
-    # the epochs schedule and run over the whole run under iterations
-    baseline: str = "leave-one-out"
-    baseline_decay: float = 0.99  # moving-average and authors: decay of the running mean
-    grad_clip: float = 3.0
-    hidden_size: int = 100
-    embedding_size: int = 100
-    temperature: float | None = None  # logits / temperature
-    tanh_constant: float | None = None  # logits -> c * tanh(logits) (the authors' --controller_tanh_constant C is C / 2.5)
-    # the controller's initialisation: default (PyTorch's) | authors (each tensor with probability 0.3 redrawn from
-    # U(-0.1, 0.1), the heads' biases zero: their Controller.reset_parameters)
-    init: str = "default"
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Errors a user can act on: the CLI prints a `UserError` as one line and exits with code 2, `RunsFailed` with 1."""
+"""Errors a user can act on: the CLI prints a `UserError` as one line and exits with code 2, `RunsFailed` with 1.
+
+Also the one check every layer repeats, `check_integer`, kept here so the lowest layer owns its wording.
+"""
 
 from __future__ import annotations
 
@@ -51,3 +54,13 @@ class RunsFailed(Exception):
     The message has one line per failed run with its log; the same command again retries
     only the runs that did not finish.
     """
+
+
+def check_integer(what: str, value: object, *, least: int = 1, hint: str = "") -> None:
+    """Refuse anything but an int >= `least` with the one-line `ConfigError`
+    "{what} must be an integer >= {least}{hint}, got {value!r}" (counts, sizes, steps, seeds).
+
+    Bools are refused too: Python counts them as ints, but `True` is no count of anything.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{what} must be an integer >= {least}{hint}, got {value!r}")

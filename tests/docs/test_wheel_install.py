@@ -70,7 +70,7 @@ def test_build_makes_sdist_and_wheel(dist: Path) -> None:
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert f"Name: {DISTRIBUTION}" in metadata.splitlines()
     assert "ews = ews.cli:main" in entry_points
-    assert "ews/__init__.py" in names and "ews/cli.py" in names
+    assert "ews/__init__.py" in names and "ews/cli/__init__.py" in names
     assert not any(n.startswith(("tests/", "docs/")) for n in names), "the wheel ships the library only"
     assert sdist.stat().st_size > 0
 

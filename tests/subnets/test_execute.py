@@ -8,6 +8,7 @@ import torch
 from ews import models
 from ews.models.layers import Thinned
 from ews.subnets import READING_NAMES, SHORTCUT, SubnetSpace, use_subnet
+from ews.subnets import execute
 from ews.subnets.space import residual_blocks
 
 from ..conftest import tiny_model
@@ -152,3 +153,42 @@ def test_models_without_chained_blocks_never_pass_thinned_outputs(monkeypatch: p
     assert outputs and all(isinstance(out, torch.Tensor) for out in outputs)
     for hook in hooks:
         hook.remove()
+
+
+def test_batch_norm_parameters_are_gathered_once_per_pass_and_each_pass_has_its_own_graph() -> None:
+    """A subnet pass gathers every sliced BatchNorm's weight and bias in one `index_select`, not two per norm; two
+    forward passes in one context (two batches) each back-propagate on their own and add up as two contexts do."""
+    torch.manual_seed(0)
+    model = tiny_model("resnet20").double().train()
+    space = SubnetSpace.from_model(model, rho=0.5, reading="default")
+    subnet = space.sample(torch.Generator().manual_seed(2))
+    x = torch.rand(2, 4, 3, 32, 32, dtype=torch.float64)
+
+    def gradients(one_context: bool) -> list[torch.Tensor]:
+        model.zero_grad()
+        if one_context:
+            with use_subnet(model, subnet) as net:
+                for batch in x:
+                    net(batch).square().sum().backward()
+        else:
+            for batch in x:
+                with use_subnet(model, subnet) as net:
+                    net(batch).square().sum().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    for a, b in zip(gradients(True), gradients(False)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    sliced_norms = sum(len(kept) != width for choice, (_, block) in zip(subnet.blocks, residual_blocks(model))
+                       for kept, width in zip(choice.channels, block.unit_widths()))
+    assert sliced_norms > 2
+    assert index_selects(model, subnet) == index_selects(model, subnet, gather=False) - 2 * sliced_norms + 1
+
+
+def index_selects(model: torch.nn.Module, subnet, *, gather: bool = True) -> int:
+    """`aten::index_select` calls in one subnet forward pass (`gather=False`: each norm gathers its own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not gather:
+            patch.setattr(execute, "gatherable", lambda norm: False)
+        with torch.profiler.profile() as prof, use_subnet(model, subnet) as net:
+            net(torch.rand(2, 3, 32, 32, dtype=torch.float64))
+    return sum(e.count for e in prof.key_averages() if e.key == "aten::index_select")

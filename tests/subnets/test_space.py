@@ -88,6 +88,27 @@ def test_sampling_is_uniform_over_paths_and_channels() -> None:
         assert abs(channels[channel] / n_branch - 0.5) < 0.06
 
 
+def test_every_kept_channel_set_is_equally_likely() -> None:
+    """Uniform per channel is not enough: each of the 6 two-of-four channel sets must be equally likely, and a
+    block's choice must not depend on whether the block before kept its branch (each reads its own keys)."""
+    space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, reading="paper-text")
+    generator = torch.Generator().manual_seed(1)
+    sets: Counter = Counter()
+    by_previous: dict[bool, Counter] = {True: Counter(), False: Counter()}
+    for _ in range(3000):
+        first, second = space.sample(generator).blocks[:2]
+        if BRANCH in second.paths:
+            sets[second.channels[0]] += 1
+            by_previous[BRANCH in first.paths][second.channels[0]] += 1
+    assert len(sets) == 6
+    total = sum(sets.values())
+    for count in sets.values():  # 1/6 each; 5 standard errors is about 0.034 here
+        assert abs(count / total - 1 / 6) < 0.04
+    for counts in by_previous.values():
+        assert abs(sum(counts.values()) / total - 0.5) < 0.05
+        assert max(abs(c / sum(counts.values()) - 1 / 6) for c in counts.values()) < 0.05
+
+
 def test_full_subnet_keeps_everything_and_validates() -> None:
     space = SubnetSpace.from_model(tiny_model("resnet20"), rho=0.5, reading="paper-text")
     full = space.validate(space.full())

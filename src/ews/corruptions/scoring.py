@@ -293,10 +293,11 @@ def imagenet_p_flip(
                 flips[name] = metrics.flip_probability(predictions, noise=is_noise(name), difficulty=difficulty)
             except ValueError as err:
                 raise DataError(f"ImageNet-P {data.root / name}: {err}") from None
-    return rounded({
+    found = {
         "flip_probability": {name: 100.0 * value for name, value in flips.items()},
         "mean_flip_probability": metrics.mean_flip_probability(flips),
         "flip_rate": None if table is None else metrics.flip_rates(flips, table),
         "mfr": None if table is None else metrics.mean_flip_rate(flips, table),
         "difficulty": difficulty,
-    })
+    }
+    return rounded(found)

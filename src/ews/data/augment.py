@@ -18,18 +18,14 @@ Every random transform here draws from torch's global RNG, so a run seeded with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch import Tensor
 from torchvision.transforms import v2
 
 from ..errors import DataError
-
-if TYPE_CHECKING:
-    from .datasets import DatasetInfo
-
-Transform = Callable[[Tensor], Tensor]
+from .types import DatasetInfo, Transform
 
 _POLICIES = {
     "cifar10": v2.AutoAugmentPolicy.CIFAR10,

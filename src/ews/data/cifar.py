@@ -8,7 +8,7 @@ from pathlib import Path
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from ..errors import DataError, MissingDataError
-from .augment import Transform
+from .types import Transform
 
 
 class _FilesExist:

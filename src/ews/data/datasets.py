@@ -17,30 +17,17 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision.transforms import v2
 
 from ..errors import DataError, MissingDataError
-from .augment import AugMixConfig, Transform, check_augment, train_transform
+from .augment import AugMixConfig, check_augment, train_transform
 from .cifar import read_cifar
 from .digits import IMAGE_SIZE as DIGITS_SIZE
 from .digits import digits_split
+from .eval_images import CROP as _IMAGENET_SIZE
+from .eval_images import imagenet_centre_crop
 from .in_memory import InMemoryImages
 from .mnist import IDX_DATASETS, download as download_idx, idx_split
 from .imagefolder import check_extra_folder, read_extra_folder, read_imagefolder
 from .subsets import stratified_limit
-
-RGB = tuple[float, float, float]
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a model and an augmentation need to know about a dataset's images."""
-
-    name: str
-    num_classes: int
-    image_size: int
-    mean: RGB
-    std: RGB
-    flip: bool  # whether a mirrored image is still a valid sample of its class
-    crop_padding: int  # zero padding before the random crop back to image_size
-
+from .types import RGB, DatasetInfo, Transform
 
 # Mean and std over every pixel of the digits train split (80% of sklearn's 1,797 images,
 # scaled to [0, 1] and upsampled bilinearly to 32x32); tests/data recomputes them.
@@ -61,8 +48,6 @@ _IDX = {
 }
 _IMAGENET_MEAN: RGB = (0.485, 0.456, 0.406)
 _IMAGENET_STD: RGB = (0.229, 0.224, 0.225)
-_IMAGENET_SIZE = 224
-_IMAGENET_RESIZE = 256
 
 
 @dataclass(frozen=True)
@@ -162,8 +147,7 @@ def _load_imagefolder(request: _Request) -> Loaded:
         dataset.transform = _imagefolder_train(info, request)
     else:
         to_image, to_float = _to_float()
-        centre = [v2.Resize(_IMAGENET_RESIZE), v2.CenterCrop(info.image_size)]
-        dataset.transform = v2.Compose([to_image, *centre, to_float])
+        dataset.transform = v2.Compose([to_image, imagenet_centre_crop(), to_float])
     return dataset, info
 
 

@@ -23,15 +23,21 @@ from .imagefolder import checked_loader
 
 ImageTransform = Callable[[Any], torch.Tensor]  # a decoded PIL image -> (3, H, W) tensor
 
-# ImageNet's test transform (the ImageNet-C authors' and AugMix's test code, and the shift
-# sets' papers): resize the short side to 256, centre-crop 224. Kept as uint8 so batches
-# travel small and are scaled to [0, 1] on the model's device.
+# ImageNet's test geometry (the ImageNet-C authors' and AugMix's test code, and the shift
+# sets' papers): resize the short side to 256, centre-crop 224.
 RESIZE, CROP = 256, 224
 
 
+def imagenet_centre_crop() -> v2.Compose:
+    """Resize 256, centre crop 224: the one definition of ImageNet's test geometry, shared by these
+    test sets and the validation split of `ews.data.load("imagefolder")`."""
+    return v2.Compose([v2.Resize(RESIZE), v2.CenterCrop(CROP)])
+
+
 def eval_transform() -> ImageTransform:
-    """Resize 256, centre crop 224, as a uint8 (3, 224, 224) tensor."""
-    return v2.Compose([v2.Resize(RESIZE), v2.CenterCrop(CROP), v2.PILToTensor()])
+    """Resize 256, centre crop 224, as a uint8 (3, 224, 224) tensor: kept as uint8 so batches travel
+    small and are scaled to [0, 1] on the model's device."""
+    return v2.Compose([imagenet_centre_crop(), v2.PILToTensor()])
 
 
 class LabelledImages(Dataset[tuple[torch.Tensor, int]]):

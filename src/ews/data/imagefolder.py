@@ -11,7 +11,7 @@ from torchvision.datasets.folder import default_loader, find_classes
 
 from ..errors import DataError
 from ..runs.checkpoint import first_line
-from .augment import Transform
+from .types import Transform
 
 SPLITS = {True: "train", False: "val"}
 

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .augment import Transform
+from .types import Transform
 
 
 class InMemoryImages(Dataset[tuple[Tensor, int]]):

@@ -13,7 +13,7 @@ from typing import Any
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from ..errors import ConfigError, DataError
-from .datasets import labels_of, load
+from .datasets import DatasetInfo, labels_of, load
 from .subsets import stratified_fraction, stratified_limit
 
 SPLITS = ("test", "val")
@@ -29,6 +29,13 @@ def evaluation_split(config: Any, split: str) -> Dataset:
     if not config.val_images:
         raise ConfigError("--split val needs a run trained with a validation split (data.val_images > 0)")
     return validation_set(d, config.val_images)
+
+
+def split_with_info(config: Any, split: str) -> tuple[Dataset, DatasetInfo]:
+    """`evaluation_split` and the dataset's facts (classes, normalisation), the test split read once for both."""
+    d = config.data
+    test_set, info = load(d.name, root=d.root, train=False, limit=d.limit)
+    return (test_set if split == "test" else evaluation_split(config, split)), info
 
 
 def _plain_train(data: Any) -> Dataset:

@@ -27,7 +27,7 @@ from ..corruptions import names
 from ..data import load
 from ..data.splits import stratified_subset
 from ..data.subsets import take_images
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, check_integer
 from ..models.external import Normalized, parse_normalization
 from ..runtime import host_memory
 from ..runtime.device import resolve_device
@@ -102,8 +102,8 @@ class Request:
         names.check_severities(self.severities)
         for key in ("n_examples", "batch_size"):
             value = getattr(self, key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{self._name(key)} must be an integer >= 1, got {value!r}")
+            if value is not None:
+                check_integer(self._name(key), value)
         self._check_autoattack()
         eps = self.eps
         if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < math.inf):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -22,10 +22,8 @@ from ..runtime import distributed
 from ..search import STRATEGIES, ControllerSettings, SearchStats, SubnetSampler, controller_settings, make_sampler
 from ..search.gap import RandomBaseline
 from ..subnets import DEFAULT_READING, SubnetSpace, check_rho, unwrap, use_subnet
+from .settings import RunSettings
 from .timing import SearchTiming, check_count, check_first_search
-
-if TYPE_CHECKING:
-    from ..config import Config
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 
@@ -93,7 +91,7 @@ class EWS:
         self.measure_gap, self.seed = measure_gap, seed  # measure_gap: score random subnets beside each round's
 
     @classmethod
-    def from_config(cls, model: nn.Module, config: Config, *, objective: Objective | None = None) -> EWS:
+    def from_config(cls, model: nn.Module, config: RunSettings, *, objective: Objective | None = None) -> EWS:
         """EWS as a run's config describes it (`ews:`, `search:`, `seed`, and the adversarial D_s' switch)."""
         e, s = config.ews, config.search
         return cls(model, rho=e.rho, reading=e.reading, rho_paths=e.rho_paths, rho_channels=e.rho_channels,

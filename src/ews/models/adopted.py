@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .layers import SLICEABLE_NORMS, BranchLayout, Normalize, ResidualBlock, StreamBlock
+from .layers import BranchLayout, Normalize, ResidualBlock, StreamBlock
+from .sliced import SLICEABLE_NORMS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

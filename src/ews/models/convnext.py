@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import Normalize, StreamBlock, sliced_mlp, trunc_normal_init
+from .layers import Normalize, StreamBlock, trunc_normal_init
+from .sliced import sliced_mlp
 from .registry import register
 from .resnet import CIFAR10_MEAN, CIFAR10_STD
 

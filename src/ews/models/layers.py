@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops.misc import FrozenBatchNorm2d
 
-from ..runtime.precision import as_nchw, nchw_only
+from .sliced import GatheredNorms, sliced_batch_norm, sliced_conv2d
 
 
 class Normalize(nn.Module):
@@ -65,6 +64,8 @@ class ActiveChoice(NamedTuple):
     a `Thinned` output; it is set only where the next module is another residual block.
     `relu_input` says the input is a ReLU output (the previous block ends in one), so a
     block that keeps only its identity shortcut can hand it on without another ReLU.
+    `norms` (when set) serves the kept weight and bias of branch norm i from the pass's one
+    gather (`GatheredNorms`), at slot `norm_slots[i]` (None: the norm gathers its own).
     """
 
     branch: bool
@@ -72,6 +73,13 @@ class ActiveChoice(NamedTuple):
     channels: tuple[Tensor | None, ...]
     thin_output: bool = False
     relu_input: bool = False
+    norms: GatheredNorms | None = None
+    norm_slots: tuple[int | None, ...] = ()
+
+    def norm_parameters(self, i: int) -> tuple[Tensor, Tensor] | None:
+        """The kept weight and bias of branch norm i, if the pass's one gather holds them."""
+        slot = self.norm_slots[i] if self.norm_slots else None
+        return None if slot is None or self.norms is None else self.norms.slot(slot)
 
 
 class Thinned(NamedTuple):
@@ -291,7 +299,7 @@ class ResidualBlock(PathBlock):
         pre = self.pre_activation(x)
         out = self._subnet_shortcut(x, pre) if choice.shortcut else None
         if choice.branch:
-            h, kept = self._subnet_branch(pre, choice.channels)
+            h, kept = self._subnet_branch(pre, choice)
             if out is None:
                 out = h if kept is None else Thinned(h, kept, self.branch_convs()[-1].out_channels)
             else:
@@ -320,18 +328,17 @@ class ResidualBlock(PathBlock):
             h = module(h)
         return h
 
-    def _subnet_branch(self, pre: Tensor | Thinned, channels: tuple[Tensor | None, ...]
-                       ) -> tuple[Tensor, Tensor | None]:
+    def _subnet_branch(self, pre: Tensor | Thinned, choice: ActiveChoice) -> tuple[Tensor, Tensor | None]:
         """The kept channels of the branch output, and which they are (None: all)."""
         convs = self.branch_convs()
         if isinstance(pre, Thinned) and convs[0].groups > 1:
             pre = pre.dense()  # a grouped conv reads its input in equal groups; a thinned one is not balanced
         h, in_idx = (pre.values, pre.channels) if isinstance(pre, Thinned) else (pre, None)
         last = len(convs) - 1
-        for i, (conv, norm, idx) in enumerate(zip(convs, self.branch_norms(), channels)):
+        for i, (conv, norm, idx) in enumerate(zip(convs, self.branch_norms(), choice.channels)):
             h = sliced_conv2d(conv, h, out_idx=idx, in_idx=in_idx)
             if norm is not None:
-                h = sliced_batch_norm(norm, h, idx)
+                h = sliced_batch_norm(norm, h, idx, parameters=choice.norm_parameters(i))
             if i < last:
                 h = self.drop(F.relu(h))
             in_idx = idx
@@ -348,103 +355,3 @@ def _output_gain(layers: list[nn.Module]) -> Tensor:
     if isinstance(last, nn.Conv2d):
         return last.weight.detach().abs().sum(dim=(1, 2, 3)).mean()
     return last.weight.detach().abs().mean()
-
-
-def sliced_conv2d(conv: nn.Conv2d, x: Tensor, *, out_idx: Tensor | None, in_idx: Tensor | None) -> Tensor:
-    """Run `conv` on input channels `in_idx` producing only output channels `out_idx`.
-
-    One gather per weight: both index sets at once when both are given. None means all.
-    A grouped conv needs both index sets balanced over its groups (`SubnetSpace` keeps them so).
-    """
-    weight = conv.weight  # (C_out, C_in / groups, kh, kw)
-    if conv.groups > 1 and in_idx is not None:
-        weight = _grouped_weight(conv, out_idx, in_idx)
-    elif out_idx is not None and in_idx is not None:
-        weight = weight[out_idx[:, None], in_idx]
-    elif out_idx is not None:
-        weight = weight.index_select(0, out_idx)
-    elif in_idx is not None:
-        weight = weight.index_select(1, in_idx)
-    bias = conv.bias
-    if bias is not None and out_idx is not None:
-        bias = bias.index_select(0, out_idx)
-    nchw = nchw_only(x, conv.kernel_size, conv.stride)  # a oneDNN bug: see there
-    if nchw:
-        x, weight = as_nchw(x), as_nchw(weight)
-    out = F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-    return out.contiguous(memory_format=torch.channels_last) if nchw else out
-
-
-def sliced_linear(linear: nn.Linear, x: Tensor, *, out_idx: Tensor | None, in_idx: Tensor | None) -> Tensor:
-    """Run `linear` on input features `in_idx` producing only output features `out_idx` (None: all)."""
-    return sliced_affine(x, linear.weight, linear.bias, out_idx=out_idx, in_idx=in_idx)
-
-
-def sliced_affine(x: Tensor, weight: Tensor, bias: Tensor | None, *, out_idx: Tensor | None,
-                  in_idx: Tensor | None) -> Tensor:
-    """`sliced_linear` for a weight no `nn.Linear` holds (torchvision attention's `in_proj_weight`)."""
-    if out_idx is not None:  # weight: (out, in)
-        weight = weight.index_select(0, out_idx)
-    if in_idx is not None:
-        weight = weight.index_select(1, in_idx)
-    if bias is not None and out_idx is not None:
-        bias = bias.index_select(0, out_idx)
-    return F.linear(x, weight, bias)
-
-
-def sliced_mlp(fc1: nn.Linear | nn.Conv2d, fc2: nn.Linear | nn.Conv2d, x: Tensor, units: Tensor | None,
-               between: Sequence[Callable[[Tensor], Tensor]]) -> Tensor:
-    """`fc2(between(fc1(x)))` computing only the kept hidden `units` (None: all): fc1's rows, fc2's columns.
-
-    Transformer MLPs and ConvNeXt's inverted bottleneck alike; as 1x1 convs on (B, C, H, W)
-    maps (timm's `conv_mlp` ConvNeXts) the hidden units are fc1's output channels and fc2's
-    input channels. `between` (the activation, then any dropout) is applied in order and
-    must act on each hidden unit alone.
-    """
-    h = _sliced_layer(fc1, x, out_idx=units, in_idx=None)
-    for layer in between:
-        h = layer(h)
-    return _sliced_layer(fc2, h, out_idx=None, in_idx=units)
-
-
-def _sliced_layer(layer: nn.Linear | nn.Conv2d, x: Tensor, *, out_idx: Tensor | None,
-                  in_idx: Tensor | None) -> Tensor:
-    if isinstance(layer, nn.Conv2d):
-        return sliced_conv2d(layer, x, out_idx=out_idx, in_idx=in_idx)
-    return sliced_linear(layer, x, out_idx=out_idx, in_idx=in_idx)
-
-
-def _grouped_weight(conv: nn.Conv2d, out_idx: Tensor | None, in_idx: Tensor) -> Tensor:
-    """The weight of a grouped conv on kept inputs `in_idx`: each kept output reads its own group's kept inputs."""
-    groups, per_in = conv.groups, conv.weight.shape[1]
-    rows = torch.arange(conv.out_channels, device=in_idx.device) if out_idx is None else out_idx
-    local = in_idx.view(groups, -1) - per_in * torch.arange(groups, device=in_idx.device)[:, None]  # (g, k_in / g)
-    return conv.weight[rows[:, None], local[rows // (conv.out_channels // groups)]]
-
-
-SLICEABLE_NORMS: tuple[type[nn.Module], ...] = (nn.BatchNorm2d, FrozenBatchNorm2d)
-"""The norm layers `sliced_batch_norm` computes exactly on a subset of channels.
-
-Exact classes, not subclasses: a subclass may change the computation (timm's BatchNormAct2d
-adds an activation), and norms that mix channels (GroupNorm, LayerNorm) cannot be sliced
-per channel at all.
-"""
-
-
-def sliced_batch_norm(norm: nn.Module, x: Tensor, idx: Tensor | None) -> Tensor:
-    """BatchNorm on the kept channels `idx` only, never updating running statistics.
-
-    In training mode a subnet normalises with its own batch statistics; the running
-    statistics belong to the full network (evaluation uses them). In eval mode the
-    sliced running statistics are used. torchvision's `FrozenBatchNorm2d` is a fixed
-    affine map in either mode, so it always uses its sliced frozen statistics.
-    """
-    if idx is None:
-        return norm(x)  # whole width: `use_subnet` has switched off running-stat updates
-    frozen = isinstance(norm, FrozenBatchNorm2d)
-    batch_stats = not frozen and (norm.training or norm.running_mean is None)
-    mean = None if batch_stats else norm.running_mean.index_select(0, idx)
-    var = None if batch_stats else norm.running_var.index_select(0, idx)
-    weight = None if norm.weight is None else norm.weight.index_select(0, idx)
-    bias = None if norm.bias is None else norm.bias.index_select(0, idx)
-    return F.batch_norm(x, mean, var, weight, bias, training=batch_stats, momentum=0.0, eps=norm.eps)

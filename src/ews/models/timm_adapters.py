@@ -40,8 +40,9 @@ from .adopted import (
     refuse,
     take_over,
 )
-from .layers import StreamBlock, sliced_mlp
-from .vit import head_rows, sliced_attention
+from .layers import StreamBlock
+from .sliced import sliced_attention, sliced_mlp
+from .vit import head_rows
 
 SUPPORTED = ("timm ResNets with plain blocks (resnet18..resnet200 and their d/c/s/t variants, wide_resnet50_2, "
              "wide_resnet101_2, resnext*), without SE, anti-aliasing, DropBlock or drop-path; timm "

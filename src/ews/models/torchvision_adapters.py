@@ -41,9 +41,10 @@ from .adopted import (
     refuse,
     take_over,
 )
-from .layers import StreamBlock, sliced_mlp
+from .layers import StreamBlock
+from .sliced import sliced_attention, sliced_mlp
 from .registry import register
-from .vit import head_rows, sliced_attention
+from .vit import head_rows
 
 SUPPORTED = ("torchvision ResNet, Wide-ResNet and ResNeXt (resnet18..resnet152, wide_resnet50_2, wide_resnet101_2, "
              "resnext50_32x4d, resnext101_32x8d, resnext101_64x4d), VisionTransformer (vit_b_16..vit_h_14) and "

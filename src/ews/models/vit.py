@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .layers import Normalize, StreamBlock, sliced_affine, sliced_linear, sliced_mlp, trunc_normal_init
+from .layers import Normalize, StreamBlock, trunc_normal_init
+from .sliced import sliced_attention, sliced_mlp
 from .registry import register
 from .resnet import CIFAR10_MEAN, CIFAR10_STD
 
@@ -70,40 +71,11 @@ class AttentionBlock(TransformerSubBlock):
         return sliced_attention(h, self.qkv.weight, self.qkv.bias, self.proj, num_heads=self.num_heads, heads=units)
 
 
-def sliced_attention(h: Tensor, qkv_weight: Tensor, qkv_bias: Tensor | None, proj: nn.Linear, *, num_heads: int,
-                     heads: Tensor | None, dropout_p: float = 0.0) -> Tensor:
-    """Multi-head self-attention of tokens `h` (B, N, dim) computing only the kept `heads` (sorted; None: all).
-
-    `qkv_weight`'s rows are all q heads, then all k heads, then all v heads (timm's fused
-    `qkv`, torchvision's `in_proj_weight`): the kept heads' q, k and v rows are gathered
-    at once, attended over in one `scaled_dot_product_attention` call, and `proj` reads
-    only their output features. `dropout_p` drops attention weights (full passes only).
-    """
-    b, n, _ = h.shape
-    head_dim = qkv_weight.shape[0] // (3 * num_heads)
-    width = num_heads * head_dim
-    features = _head_features(heads, head_dim)  # columns of proj, rows of q (None: all)
-    rows = None if features is None else torch.cat([features, features + width, features + 2 * width])
-    kept = num_heads if heads is None else heads.numel()
-    qkv = sliced_affine(h, qkv_weight, qkv_bias, out_idx=rows, in_idx=None)
-    q, k, v = qkv.view(b, n, 3, kept, head_dim).permute(2, 0, 3, 1, 4).unbind(0)  # (B, kept, N, head_dim)
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-    return sliced_linear(proj, out.transpose(1, 2).reshape(b, n, kept * head_dim), out_idx=None, in_idx=features)
-
-
 def head_rows(qkv_weight: Tensor, num_heads: int) -> Tensor:
     """Per head, its q, k and v rows of a fused q/k/v weight as one row (the L1 baseline scores heads by them)."""
     head_dim = qkv_weight.shape[0] // (3 * num_heads)
     per_head = qkv_weight.view(3, num_heads, head_dim, -1).transpose(0, 1)
     return per_head.reshape(num_heads, -1)
-
-
-def _head_features(heads: Tensor | None, head_dim: int) -> Tensor | None:
-    """The features of the kept heads (sorted, as `heads` is), built on the heads' device."""
-    if heads is None:
-        return None
-    offsets = torch.arange(head_dim, device=heads.device)
-    return (heads[:, None] * head_dim + offsets).flatten()
 
 
 class MlpBlock(TransformerSubBlock):

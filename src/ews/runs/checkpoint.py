@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically, loaded without running code.
+"""Checkpoints and their weights-only exports: written atomically, loaded without running code.
 
 A checkpoint is a dict of tensors and plain data only, so `torch.load(...,
 weights_only=True)` can read it: a file from the internet whose pickle would call a
@@ -10,6 +10,7 @@ leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import tempfile
@@ -21,6 +22,8 @@ import torch
 from ..errors import CheckpointError, WriteError
 
 FORMAT_VERSION = 1
+EXPORT_FORMAT = "ews-weights/1"  # the metadata format of a weights-only `.safetensors` export (`ews export`)
+EXPORT_SUFFIX = ".safetensors"
 _UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
 os.umask(_UMASK)
 # Lines of torch's weights-only error that explain the policy rather than the file.
@@ -115,6 +118,45 @@ def load_state_dict_file(path: str | Path, *, map_location: str | torch.device =
     if not isinstance(payload, dict):
         raise CheckpointError(f"weights file {path} holds a {type(payload).__name__}, not a state dict")
     return payload
+
+
+def load_weights(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint (`weights_only` pickle) or a `.safetensors` export, as a dict with `config` and `model`."""
+    if Path(path).suffix == EXPORT_SUFFIX:
+        return read_exported(path, map_location=map_location)
+    return load_checkpoint(path, map_location=map_location)
+
+
+def read_exported(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A `.safetensors` export as a checkpoint-like dict: `config`, `dataset`, `model` (weights only)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = path.read_bytes()
+        tensors = load(data)
+        metadata = _metadata(data)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} is not a readable safetensors file: {first_line(err)}") from None
+    if metadata.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not an ews export (metadata format {metadata.get('format')!r}, "
+                              f"expected {EXPORT_FORMAT})")
+    try:
+        config, dataset = json.loads(metadata["config"]), json.loads(metadata["dataset"])
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} has unreadable metadata: {first_line(err)}") from None
+    model = {name: tensor.to(map_location) for name, tensor in tensors.items()}
+    return {"config": config, "dataset": dataset, "model": model, "epoch": metadata.get("epoch"), "metadata": metadata}
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    """The `__metadata__` of a safetensors header (8-byte little-endian length, then JSON)."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    return dict(header.get("__metadata__") or {})
 
 
 def _read_weights_only(path: Path, *, map_location: str | torch.device) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..subnets import SubnetSpace
@@ -13,9 +12,7 @@ from .l1norm import L1NormSampler, l1_weakest
 from .random import RandomSampler
 from .reinforce import BASELINES, ControllerSampler, ControllerSettings
 from .rewards import subnet_accuracies
-
-if TYPE_CHECKING:
-    from ..config import SearchConfig
+from .settings import SearchConfig
 
 STRATEGIES = ("controller", "random", "l1")
 
@@ -52,6 +49,7 @@ __all__ = [
     "ControllerSettings",
     "L1NormSampler",
     "RandomSampler",
+    "SearchConfig",
     "SearchStats",
     "SubnetSampler",
     "controller_settings",

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..models.layers import ActiveChoice
+from ..models.layers import ActiveChoice, ResidualBlock
+from ..models.sliced import GatheredNorms, gatherable
 from .space import BRANCH, SHORTCUT, Subnet, residual_blocks
 
 
@@ -44,15 +45,48 @@ def _active_choices(blocks: list, subnet: Subnet, device: torch.device, *, chain
         raise ValueError(f"subnet has {len(subnet.blocks)} blocks, the model has {len(blocks)}")
     sliced = [kept for (_, block), choice in zip(blocks, subnet.blocks)
               for kept, width in zip(choice.channels, block.unit_widths()) if len(kept) != width]
-    tensors = iter(_index_tensors(sliced, device))
+    norms, slots, gather = _norm_gather(blocks, subnet)
+    tensors = _index_tensors(sliced + [gather], device)
+    gathered = GatheredNorms([norm for norm, _ in norms], tensors.pop(), [kept for _, kept in norms]) if norms else None
+    tensors = iter(tensors)
     active = []
     for i, ((_, block), choice) in enumerate(zip(blocks, subnet.blocks)):
         channels = tuple(None if len(kept) == width else next(tensors)
                          for kept, width in zip(choice.channels, block.unit_widths()))
         thin = chained and i < len(blocks) - 1
         relu_input = chained and i > 0 and not blocks[i - 1][1].preact
-        active.append(ActiveChoice(BRANCH in choice.paths, SHORTCUT in choice.paths, channels, thin, relu_input))
+        active.append(ActiveChoice(BRANCH in choice.paths, SHORTCUT in choice.paths, channels, thin, relu_input,
+                                   gathered, slots[i]))
     return active
+
+
+Slots = tuple[int | None, ...]
+"""Per branch norm of a block: its slot in the pass's `GatheredNorms`, or None."""
+
+
+def _norm_gather(blocks: list, subnet: Subnet) -> tuple[list[tuple[nn.Module, int]], list[Slots], list[int]]:
+    """The sliced BatchNorms one gather serves (with their kept counts), each block's slots, and the gather's index
+    into the concatenation of their weights and biases (`GatheredNorms`)."""
+    norms: list[tuple[nn.Module, int]] = []
+    slots: list[Slots] = []
+    index: list[int] = []
+    offset = 0
+    for (_, block), choice in zip(blocks, subnet.blocks):
+        branch_norms = block.branch_norms() if isinstance(block, ResidualBlock) else []
+        block_slots: list[int | None] = []
+        for norm, kept in zip(branch_norms, choice.channels):
+            if not gatherable(norm) or len(kept) == norm.num_features:
+                block_slots.append(None)
+                continue
+            width = norm.num_features
+            block_slots.append(len(norms))
+            norms.append((norm, len(kept)))
+            index += [offset + c for c in kept] + [offset + width + c for c in kept]
+            offset += 2 * width
+        slots.append(tuple(block_slots))
+    if len({(p.dtype, p.device) for norm, _ in norms for p in (norm.weight, norm.bias)}) > 1:
+        return [], [()] * len(blocks), []  # one concatenation needs one dtype and device
+    return norms, slots, index
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -177,8 +178,13 @@ class SubnetSpace:
         )
 
     def sample(self, generator: torch.Generator | None = None) -> Subnet:
-        """A uniformly random subnet: uniform kept paths, uniform kept channels per conv."""
-        return Subnet(tuple(_sample_choice(spec, generator) for spec in self.blocks))
+        """A uniformly random subnet: uniform kept paths, uniform kept channels per conv.
+
+        One draw of random keys for the whole subnet (`_draw_keys`), not a `randperm` per conv: an EWS step with
+        random subnets samples every step, and hundreds of tiny operators there cost more than the choice.
+        """
+        keys = _draw_keys(sum(_key_count(spec) for spec in self.blocks), generator)
+        return Subnet(tuple(_sample_choice(spec, keys) for spec in self.blocks))
 
     def sample_block(self, index: int, generator: torch.Generator | None = None) -> Subnet:
         """The full network except block `index`, sampled as `sample` would (paper Fig. 7).
@@ -188,7 +194,9 @@ class SubnetSpace:
         if not 0 <= index < len(self.blocks):
             raise IndexError(f"block index {index} outside [0, {len(self.blocks)})")
         full = self.full().blocks
-        return Subnet(full[:index] + (_sample_choice(self.blocks[index], generator),) + full[index + 1:])
+        spec = self.blocks[index]
+        choice = _sample_choice(spec, _draw_keys(_key_count(spec), generator))
+        return Subnet(full[:index] + (choice,) + full[index + 1:])
 
     def validate(self, subnet: Subnet) -> Subnet:
         """Check that `subnet` belongs to this space; raise ValueError naming the first mismatch."""
@@ -213,24 +221,48 @@ def reading_of(name: str | Reading, *, rho_paths: float | None = None, channels:
     return reading(name).overridden(rho_paths=rho_paths, channels=channels)
 
 
-def _sample_choice(spec: BlockSpec, generator: torch.Generator | None) -> BlockChoice:
-    """Uniform kept paths, then uniform kept channels per conv of a kept branch (per group where grouped)."""
-    paths = _pick(2, spec.keep_paths, generator)
-    channels: tuple[tuple[int, ...], ...] = ()
-    if BRANCH in paths:
-        channels = tuple(_pick(c, k, generator, groups=spec.groups(j))
-                         for j, (c, k) in enumerate(zip(spec.conv_channels, spec.keep_channels)))
-    return BlockChoice(paths, channels)
+class Keys:
+    """Random keys handed out in order, so each choice reads its own run of them."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values, self.used = values, 0
+
+    def take(self, n: int) -> np.ndarray:
+        self.used += n
+        return self.values[self.used - n: self.used]
 
 
-def _pick(n: int, k: int, generator: torch.Generator | None, *, groups: int = 1) -> tuple[int, ...]:
+def _key_count(spec: BlockSpec) -> int:
+    """Random keys a block's choice reads: one per path and one per channel of every branch conv."""
+    return 2 + sum(spec.conv_channels)
+
+
+def _draw_keys(count: int, generator: torch.Generator | None) -> Keys:
+    """`count` independent uniform keys in one operator. Double precision: among thousands of float32 keys two
+    would often tie, and a tie at the cut would favour the lower index."""
+    return Keys(torch.rand(count, generator=generator, dtype=torch.float64).numpy())
+
+
+def _sample_choice(spec: BlockSpec, keys: Keys) -> BlockChoice:
+    """Uniform kept paths, then uniform kept channels per conv of a kept branch (per group where grouped).
+
+    Reads exactly `_key_count(spec)` keys whatever it keeps, so each block's choice depends on its own keys only.
+    """
+    paths = _pick(2, spec.keep_paths, keys)
+    channels = tuple(_pick(c, k, keys, groups=spec.groups(j))
+                     for j, (c, k) in enumerate(zip(spec.conv_channels, spec.keep_channels)))
+    return BlockChoice(paths, channels if BRANCH in paths else ())
+
+
+def _pick(n: int, k: int, keys: Keys, *, groups: int = 1) -> tuple[int, ...]:
+    """The k of n items with the lowest keys (k / groups from each of `groups` equal runs): a uniform choice,
+    since every order of independent uniform keys is equally likely."""
+    drawn = keys.take(n)
     if k >= n:
         return tuple(range(n))
-    if groups == 1:
-        return tuple(sorted(torch.randperm(n, generator=generator)[:k].tolist()))
-    size = n // groups  # k // groups of each group's `size` channels, drawn for all groups at once
-    local = torch.rand(groups, size, generator=generator).argsort(dim=1)[:, : k // groups]
-    return tuple(sorted((local + size * torch.arange(groups)[:, None]).flatten().tolist()))
+    size = n // groups
+    lowest = np.argsort(drawn.reshape(groups, size), axis=1, kind="stable")[:, : k // groups]
+    return tuple(np.sort((lowest + size * np.arange(groups)[:, None]).ravel()).tolist())
 
 
 def _check_sorted_unique(block: str, what: str, items: tuple[int, ...], n: int, k: int) -> None:

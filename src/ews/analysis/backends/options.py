@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, check_integer
 
 BACKENDS = ("local", "ray", "slurm")
 EXTRA_MODULES = {"ray": "ray", "slurm": "submitit"}  # the module each backend's extra installs
@@ -76,8 +76,8 @@ def sbatch_flags(flags: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _positive(name: str, value: int | None, *, least: int) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-        raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
+    if value is not None:
+        check_integer(name, value, least=least)
 
 
 @dataclass(frozen=True)

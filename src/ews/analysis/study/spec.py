@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from ...config import parse_number, parse_override, read_yaml
-from ...errors import ConfigError
+from ...errors import ConfigError, check_integer
 from ...subnets.readings import DEFAULT_READING, reading
 
 _TOP_KEYS = ("seeds", "reference", "base", "variants", "evaluate", "analysis")
@@ -107,9 +107,8 @@ def _config_keys(variant: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_variant_seeds(name: str, variant: Mapping[str, Any]) -> None:
     count = variant.get(VARIANT_SEEDS)
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise ConfigError(f"study variants.{name}.seeds must be an integer >= 1 (how many of the study's seeds "
-                          f"it runs), got {count!r}")
+    if count is not None:
+        check_integer(f"study variants.{name}.seeds", count, hint=" (how many of the study's seeds it runs)")
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -195,8 +194,7 @@ def _check_scoring(spec: StudySpec) -> None:
             raise ConfigError(f"study evaluate.splits: {split!r} is not one of {', '.join(SPLITS)}")
     for key, value in (("evaluate.n_examples", e.n_examples), ("analysis.subnets", a.subnets),
                        ("analysis.images", a.images)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"study {key} must be an integer >= 1, got {value!r}")
+        check_integer(f"study {key}", value)
     for rho in a.rho:
         check_rho("study analysis.rho", rho)
     if not isinstance(a.reading, str):
@@ -204,10 +202,8 @@ def _check_scoring(spec: StudySpec) -> None:
     reading(a.reading)
     if e.eps is not None and (isinstance(e.eps, bool) or not isinstance(e.eps, (int, float)) or not e.eps > 0):
         raise ConfigError(f"study evaluate.eps must be a radius > 0 such as 2/255, got {e.eps!r}")
-    if e.corruption_images is not None and (isinstance(e.corruption_images, bool)
-                                            or not isinstance(e.corruption_images, int) or e.corruption_images < 1):
-        raise ConfigError(f"study evaluate.corruption_images must be an integer >= 1 or null, "
-                          f"got {e.corruption_images!r}")
+    if e.corruption_images is not None:
+        check_integer("study evaluate.corruption_images", e.corruption_images, hint=" or null")
 
 
 def read_spec(path: str | Path, *, seeds: Sequence[int] | None = None) -> StudySpec:

@@ -17,8 +17,8 @@ from torch import Tensor
 
 from ...errors import ConfigError, DataError
 from ..arrays import open_npy, read_npz
-from ..augment import Transform
 from ..in_memory import InMemoryImages
+from ..types import Transform
 from .shift_set import ShiftSet
 
 NUM_CLASSES = 10

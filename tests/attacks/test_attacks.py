@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import nn
 
-from ews import attacks
-from ews.attacks import PGDSettings, adversarial_errors, autoattack, pgd
+from ews.attacks import STATE_FILE, PGDSettings, adversarial_errors, autoattack, pgd
+from ews.attacks import resume
+from ews.attacks.autoattack_adapter import AutoAttack
+from ews.attacks.error_rates import _masking_warnings
 from ews.errors import CheckpointError, ConfigError
 
 EPS = 0.1
@@ -141,8 +143,8 @@ def test_autoattack_resumes_after_an_interruption(digits, tmp_path, monkeypatch)
     model, x, y = digits
     settings = {"eps": EPS, "version": "custom", "attacks": ["apgd-ce", "apgd-t"], "batch_size": 8}
     uninterrupted = autoattack(model, x, y, **settings)
-    monkeypatch.setattr(attacks, "_SAVE_EVERY_S", 0.0)
-    run = attacks.AutoAttack.run_standard_evaluation
+    monkeypatch.setattr(resume, "_SAVE_EVERY_S", 0.0)
+    run = AutoAttack.run_standard_evaluation
     calls = []
 
     def stop_at_the_third_batch(self, *args, **kwargs):
@@ -151,10 +153,10 @@ def test_autoattack_resumes_after_an_interruption(digits, tmp_path, monkeypatch)
             raise KeyboardInterrupt
         return run(self, *args, **kwargs)
 
-    monkeypatch.setattr(attacks.AutoAttack, "run_standard_evaluation", stop_at_the_third_batch)
+    monkeypatch.setattr(AutoAttack, "run_standard_evaluation", stop_at_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
         autoattack(model, x, y, state_dir=tmp_path, **settings)
-    state = json.loads((tmp_path / attacks.STATE_FILE).read_text())
+    state = json.loads((tmp_path / STATE_FILE).read_text())
     assert state["current"] == "apgd-ce" and len(state["todo"]) > 0
     resumed = autoattack(model, x, y, state_dir=tmp_path, **settings)
     assert torch.equal(resumed, uninterrupted)
@@ -217,9 +219,9 @@ def test_bad_settings_are_one_line_config_errors(digits) -> None:
 
 
 def test_pgd_far_below_autoattack_is_flagged_as_gradient_masking() -> None:
-    masked = attacks._masking_warnings({"clean_error": 10.0, "pgd20_error": 20.0, "autoattack_error": 45.0})
+    masked = _masking_warnings({"clean_error": 10.0, "pgd20_error": 20.0, "autoattack_error": 45.0})
     assert len(masked) == 1 and "gradient masking" in masked[0]
-    assert attacks._masking_warnings({"clean_error": 10.0, "pgd20_error": 40.0, "autoattack_error": 45.0}) == []
+    assert _masking_warnings({"clean_error": 10.0, "pgd20_error": 40.0, "autoattack_error": 45.0}) == []
 
 
 def test_pgd_works_inside_no_grad_and_inference_mode(digits) -> None:

@@ -373,13 +373,13 @@ def test_eval_prints_each_warning_once_and_the_autoattack_estimate_without_progr
     still are); --no-progress hides bars, not AutoAttack's time estimate, which the docs promise before it starts."""
     import warnings
 
-    import ews.attacks
+    from ews.attacks import error_rates
 
     def signs(result: dict) -> list[str]:
         warnings.warn("an unrelated library warning (test)")
         return ["a sign of gradient masking (test)"]
 
-    monkeypatch.setattr(ews.attacks, "_masking_warnings", signs)
+    monkeypatch.setattr(error_rates, "_masking_warnings", signs)
     capsys.readouterr()
     code = main(["eval", "--checkpoint", str(finished_run / "checkpoint.pt"), "--attacks", "pgd20,autoattack",
                  "--autoattack-version", "custom", "--autoattack-attacks", "apgd-ce", "--n-examples", "8",
