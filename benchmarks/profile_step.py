@@ -66,11 +66,10 @@ def summary(prof: profile, steps: int) -> dict[str, float]:
 def report(args: argparse.Namespace, device: torch.device, wall: dict[str, float], stats: dict[str, dict],
            floor: float) -> dict:
     """What the run measured, as printed and as `--json` writes it."""
-    gpu = device.type == "cuda"
-    keys = ("ops", "syncs") + (("launches", "device_ms") if gpu else ())
-    steps = {name: {"wall_ms": round(wall[name], 3), **{k: round(stats[name][k], 3) for k in keys}} for name in wall}
-    ratios = {f"{k}_ratio": round(steps["ews"][k] / steps["vanilla"][k], 3) for k in ("ops", "wall_ms")
-              + (("launches", "device_ms") if gpu else ())}
+    gpu = ("launches", "device_ms") if device.type == "cuda" else ()
+    steps = {name: {"wall_ms": round(wall[name], 3), **{k: round(stats[name][k], 3) for k in ("ops", "syncs", *gpu)}}
+             for name in wall}
+    ratios = {f"{k}_ratio": round(steps["ews"][k] / steps["vanilla"][k], 3) for k in ("ops", "wall_ms", *gpu)}
     return {"model": args.model, "batch": args.batch, "image_size": args.image_size, "rho": args.rho,
             "reading": DEFAULT_READING, "precision": args.precision, "channels_last": args.channels_last,
             "device": str(device), "flop_floor": round(floor, 3), **steps, **ratios}

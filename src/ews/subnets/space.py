@@ -183,8 +183,9 @@ class SubnetSpace:
         One draw of random keys for the whole subnet (`_draw_keys`), not a `randperm` per conv: an EWS step with
         random subnets samples every step, and hundreds of tiny operators there cost more than the choice.
         """
-        keys = _draw_keys(sum(_key_count(spec) for spec in self.blocks), generator)
-        return Subnet(tuple(_sample_choice(spec, keys) for spec in self.blocks))
+        counts = [_key_count(spec) for spec in self.blocks]
+        keys = np.split(_draw_keys(sum(counts), generator), np.cumsum(counts)[:-1])
+        return Subnet(tuple(_sample_choice(spec, block_keys) for spec, block_keys in zip(self.blocks, keys)))
 
     def sample_block(self, index: int, generator: torch.Generator | None = None) -> Subnet:
         """The full network except block `index`, sampled as `sample` would (paper Fig. 7).
@@ -221,47 +222,37 @@ def reading_of(name: str | Reading, *, rho_paths: float | None = None, channels:
     return reading(name).overridden(rho_paths=rho_paths, channels=channels)
 
 
-class Keys:
-    """Random keys handed out in order, so each choice reads its own run of them."""
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.values, self.used = values, 0
-
-    def take(self, n: int) -> np.ndarray:
-        self.used += n
-        return self.values[self.used - n: self.used]
-
-
 def _key_count(spec: BlockSpec) -> int:
     """Random keys a block's choice reads: one per path and one per channel of every branch conv."""
     return 2 + sum(spec.conv_channels)
 
 
-def _draw_keys(count: int, generator: torch.Generator | None) -> Keys:
+def _draw_keys(count: int, generator: torch.Generator | None) -> np.ndarray:
     """`count` independent uniform keys in one operator. Double precision: among thousands of float32 keys two
     would often tie, and a tie at the cut would favour the lower index."""
-    return Keys(torch.rand(count, generator=generator, dtype=torch.float64).numpy())
+    return torch.rand(count, generator=generator, dtype=torch.float64).numpy()
 
 
-def _sample_choice(spec: BlockSpec, keys: Keys) -> BlockChoice:
+def _sample_choice(spec: BlockSpec, keys: np.ndarray) -> BlockChoice:
     """Uniform kept paths, then uniform kept channels per conv of a kept branch (per group where grouped).
 
-    Reads exactly `_key_count(spec)` keys whatever it keeps, so each block's choice depends on its own keys only.
+    `keys` holds `_key_count(spec)` keys, read whatever is kept: the paths' two, then each conv's run of them.
     """
-    paths = _pick(2, spec.keep_paths, keys)
-    channels = tuple(_pick(c, k, keys, groups=spec.groups(j))
-                     for j, (c, k) in enumerate(zip(spec.conv_channels, spec.keep_channels)))
+    paths_keys, *conv_keys = np.split(keys, np.cumsum((2, *spec.conv_channels))[:-1])
+    paths = _pick(paths_keys, spec.keep_paths)
+    channels = tuple(_pick(conv, k, groups=spec.groups(j))
+                     for j, (conv, k) in enumerate(zip(conv_keys, spec.keep_channels)))
     return BlockChoice(paths, channels if BRANCH in paths else ())
 
 
-def _pick(n: int, k: int, keys: Keys, *, groups: int = 1) -> tuple[int, ...]:
-    """The k of n items with the lowest keys (k / groups from each of `groups` equal runs): a uniform choice,
-    since every order of independent uniform keys is equally likely."""
-    drawn = keys.take(n)
+def _pick(keys: np.ndarray, k: int, *, groups: int = 1) -> tuple[int, ...]:
+    """The k of `len(keys)` items with the lowest keys (k / groups from each of `groups` equal runs): a uniform
+    choice, since every order of independent uniform keys is equally likely."""
+    n = len(keys)
     if k >= n:
         return tuple(range(n))
     size = n // groups
-    lowest = np.argsort(drawn.reshape(groups, size), axis=1, kind="stable")[:, : k // groups]
+    lowest = np.argsort(keys.reshape(groups, size), axis=1, kind="stable")[:, : k // groups]
     return tuple(np.sort((lowest + size * np.arange(groups)[:, None]).ravel()).tolist())
 
 
