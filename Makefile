@@ -5,6 +5,11 @@ STAMP := $(VENV)/.installed
 # The exact versions the suite is known green on (pip constraints); pyproject.toml keeps open ranges for users.
 LOCK := requirements/lock.txt
 LATEST := .venv-latest
+# The suite runs in parallel (pytest-xdist, one worker per core up to 8, whole files per worker so module
+# fixtures are built once), each worker on one intra-op thread: its tests are thousands of tiny ops, which a
+# second thread slows, and workers on shared cores would spin-wait for each other (CONTRIBUTING.md).
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 8 ] && n=8; echo $$n)
+PYTEST_ARGS := -q -n $(JOBS) --dist loadfile --durations=15
 
 .PHONY: demo test test-latest lock bench clean browser fashion-mnist
 
@@ -18,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ews demo
 
 test: $(STAMP) browser fashion-mnist
-	$(VENV)/bin/python -m pytest -q --durations=15
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The suite on the newest releases the open ranges of pyproject.toml admit (in $(LATEST), beside .venv): what a
 # user installing today gets. Green here and red in `make test` means the lock file is due (CONTRIBUTING.md).
@@ -26,7 +31,7 @@ test-latest: browser fashion-mnist
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --upgrade --upgrade-strategy eager -e '.[test]'
 	$(LATEST)/bin/python -m pip freeze --exclude-editable | grep -iE '^(torch|torchvision|numpy)=='
-	$(LATEST)/bin/python -m pytest -q --durations=15
+	OMP_NUM_THREADS=1 $(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Refresh the lock from the newest releases, after `make test-latest` is green (CONTRIBUTING.md says when).
 lock: test-latest
