@@ -37,3 +37,12 @@ def test_names_import_from_an_old_path() -> None:
     from ews.runs.checkpoint import load_checkpoint as moved
 
     assert load_checkpoint is moved and ews.__version__
+
+
+def test_the_folded_evaluation_sources_module_still_imports_its_names() -> None:
+    sys.modules.pop("ews.evaluation.sources", None)
+    with pytest.warns(DeprecationWarning, match="ews.evaluation.sources is deprecated"):
+        from ews.evaluation.sources import identity, load_trained, resolve_corruptions
+    from ews.evaluation import files, load_trained as moved, resolve_corruptions as moved_set
+
+    assert load_trained is moved and resolve_corruptions is moved_set and identity is files.identity

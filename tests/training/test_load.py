@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from safetensors.torch import save_file
 import ews.training.load as load_module
 from ews.config import load_config
 from ews.data.splits import evaluation_split
-from ews.errors import CheckpointError
+from ews.errors import CheckpointError, DataError
 from ews.models.external import NORMALIZATIONS
 from ews.runs.checkpoint import save_checkpoint
 from ews.training.build import build_model
@@ -97,3 +98,11 @@ def test_an_external_model_reads_the_config_once(tmp_path: Path, monkeypatch: py
 def test_a_caller_that_needs_the_training_state_is_refused_an_export(exported: Path) -> None:
     with pytest.raises(CheckpointError, match=f"checkpoint {exported}"):
         read_trained(exported, kind="checkpoint")
+
+
+def test_an_external_model_without_its_weights_file_is_refused_before_the_dataset_is_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load_module, "split_with_info", lambda *args, **kwargs: pytest.fail("the dataset was read"))
+    missing = tmp_path / "resnet18.pt"
+    with pytest.raises(DataError, match=re.escape(f"--weights {missing} does not exist")):
+        load_model(ExternalModel("torchvision:resnet18", missing, "imagenet", "digits"))

@@ -103,6 +103,32 @@ def _summary(errors: Errors, severities: Sequence[int], *, scores: str,
     }
 
 
+def corruption_layout(path: Path) -> str:
+    """`cifar` for a folder of `NAME.npy` files, `imagenet` for `CORRUPTION/SEVERITY/CLASS/*` folders."""
+    if not path.is_dir():
+        raise DataError(f"corruption set {path} is not a folder")
+    if any(path.glob("*.npy")):
+        return "cifar"
+    if any(child.is_dir() and child.name.isdigit() for sub in path.iterdir() if sub.is_dir() for child in sub.iterdir()):
+        return "imagenet"
+    raise DataError(
+        f"corruption set {path} has neither NAME.npy files (CIFAR-10-C layout) "
+        f"nor CORRUPTION/SEVERITY/CLASS folders (ImageNet-C layout)"
+    )
+
+
+def corruption_errors(model: nn.Module, path: Path, *, clean_error: float, severities: Sequence[int],
+                      batch_size: int, device: torch.device, progress: bool) -> dict[str, Any]:
+    """Errors on a CIFAR-10-C style set of .npy files, or mCE on an ImageNet-C style folder tree."""
+    if corruption_layout(path) == "cifar":
+        found = cifar_c_errors(model, path, severities=severities, batch_size=batch_size, device=device,
+                               progress=progress)
+    else:
+        found = imagenet_c_errors(model, path, clean_error=clean_error, severities=severities,
+                                  batch_size=batch_size, device=device, progress=progress)
+    return {**found, "corruption_set": str(path)}
+
+
 def cifar_c_errors(
     model: nn.Module,
     folder: str | Path,

@@ -2,8 +2,8 @@
 
 The core knows nothing of run folders or configs: it takes a model that maps [0, 1] images
 to logits (or the normalisation it needs), the images of a split, and what to measure.
-Loading a checkpoint or a `--model` string is one step in front of it (`sources`), and
-writing `eval.json` one step behind it (`files`). Every argument is checked, and the model
+Loading a checkpoint or a `--model` string is one step in front of it, and writing
+`eval.json` one step behind it (both in `files`). Every argument is checked, and the model
 is run on one image, before the first image is scored.
 """
 
@@ -19,20 +19,20 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..attacks import EVAL_ATTACKS, NORMS, check_autoattack_choice
 from ..config import parse_number
 from ..corruptions import names
+from ..corruptions.scoring import corruption_errors, corruption_layout, imagenet_p_flip, model_input
 from ..data import load
 from ..data.splits import stratified_subset
-from ..data.subsets import take_images
 from ..errors import ConfigError, DataError, check_integer
 from ..models.external import Normalized, parse_normalization
 from ..runtime import host_memory
 from ..runtime.device import resolve_device
 from .arguments import argument, given, missing_data_remedy, python_remedy
-from .corruption_sets import corruption_layout, resolve_corruption_set
+from .corruption_sets import resolve_corruption_set
 from .inputs import check_images
 from .result import EvaluationResult
 from .top1 import top1_error
@@ -230,8 +230,6 @@ def score(model: nn.Module, data: EvalData, request: Request, *, device: torch.d
                                          severities=request.severities, **common))
         metrics.update(_corrupted_images_clean_error(model, data, request, corruption_path, **common))
     if request.perturbations is not None:
-        from ..corruptions.scoring import imagenet_p_flip
-
         metrics.update(imagenet_p_flip(model, Path(request.perturbations), alexnet_fp=request.alexnet_fr, **common))
     if shift_sets:
         from .shifts import shift_errors
@@ -266,8 +264,6 @@ def _check_model(model: nn.Module, data: EvalData, *, device: torch.device, cli:
         raise ConfigError(f"{argument('normalize', cli=cli)} has {count} means and {count} stds but {data.name} "
                           f"images have {x.shape[0]} channels; give {x.shape[0]} of each (e.g. "
                           "0.5,0.5,0.5/0.25,0.25,0.25) or a name such as cifar10")
-    from ..corruptions.scoring import model_input
-
     try:
         with torch.no_grad():
             shape = tuple(model(model_input(x.unsqueeze(0), device=device)).shape)
@@ -309,20 +305,6 @@ def clean_error(model: nn.Module, images: Dataset, *, batch_size: int, device: t
     return top1_error(model, images, batch_size=batch_size, device=device, name=name)[0]
 
 
-def corruption_errors(model: nn.Module, path: Path, *, clean_error: float, severities: Sequence[int],
-                      batch_size: int, device: torch.device, progress: bool) -> dict[str, Any]:
-    """Errors on a CIFAR-10-C style set of .npy files, or mCE on an ImageNet-C style folder tree."""
-    from ..corruptions import scoring
-
-    if corruption_layout(path) == "cifar":
-        found = scoring.cifar_c_errors(model, path, severities=severities, batch_size=batch_size, device=device,
-                                       progress=progress)
-    else:
-        found = scoring.imagenet_c_errors(model, path, clean_error=clean_error, severities=severities,
-                                          batch_size=batch_size, device=device, progress=progress)
-    return {**found, "corruption_set": str(path)}
-
-
 def _corrupted_images_clean_error(model: nn.Module, data: EvalData, request: Request, path: Path,
                                   **common: Any) -> dict[str, Any]:
     """Clean error on the images a generated `DATASET-c` subset was made of (`corruption_images`, stratified).
@@ -345,9 +327,8 @@ def _corrupted_images_clean_error(model: nn.Module, data: EvalData, request: Req
 def first_images(dataset: Dataset, count: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `count` images (all: None) as one batch: RobustBench's convention for attacked subsets."""
     count = len(dataset) if count is None else min(count, len(dataset))
-    batches = take_images(DataLoader(dataset, batch_size=min(count, 512)), count)
-    x = torch.cat([x for x, _ in batches])
-    return (x.float().div_(255) if x.dtype == torch.uint8 else x), torch.cat([torch.as_tensor(y) for _, y in batches])
+    x, y = next(iter(DataLoader(Subset(dataset, range(count)), batch_size=count)))
+    return (x.float().div_(255) if x.dtype == torch.uint8 else x), torch.as_tensor(y)
 
 
 def attack_errors(model: nn.Module, data: EvalData, request: Request, *, cache: Path,

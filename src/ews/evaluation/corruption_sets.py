@@ -1,7 +1,8 @@
 """Which -C set a model is scored on: a folder as given, a released set by name, or one generated once.
 
-Nothing here knows of runs or configs: the split's images come as a function, called only
-when a set has to be generated (a cached set costs no pass over the data).
+Finding a set knows nothing of runs or configs: the split's images come as a function, called only
+when a set has to be generated (a cached set costs no pass over the data). `resolve_corruptions`
+and `generated_c_set` give that function for a run's config (`ews analyze`, `ews demo`, studies).
 """
 
 from __future__ import annotations
@@ -12,27 +13,15 @@ from typing import Callable, Sequence
 
 from torch.utils.data import Dataset
 
+from ..config import Config
 from ..corruptions import names
-from ..data.splits import stratified_subset
+from ..corruptions.scoring import corruption_layout  # noqa: F401 - re-exported: its path before it joined the scorers
+from ..data.splits import evaluation_split, stratified_subset
 from ..errors import DataError
 from .arguments import given
 
 # Released -C sets found under the data root by name; other `<dataset>-c` names are generated.
 RELEASED_C = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
-
-
-def corruption_layout(path: Path) -> str:
-    """`cifar` for a folder of `NAME.npy` files, `imagenet` for `CORRUPTION/SEVERITY/CLASS/*` folders."""
-    if not path.is_dir():
-        raise DataError(f"corruption set {path} is not a folder")
-    if any(path.glob("*.npy")):
-        return "cifar"
-    if any(child.is_dir() and child.name.isdigit() for sub in path.iterdir() if sub.is_dir() for child in sub.iterdir()):
-        return "imagenet"
-    raise DataError(
-        f"corruption set {path} has neither NAME.npy files (CIFAR-10-C layout) "
-        f"nor CORRUPTION/SEVERITY/CLASS folders (ImageNet-C layout)"
-    )
 
 
 def corrupted_split(images: Dataset, folder: Path, *, dataset: str, corruptions: Sequence[str] = names.ALL,
@@ -93,3 +82,19 @@ def resolve_corruption_set(spec: str | Path, *, dataset: str, root: str | Path |
     name = f"{dataset}-c" + ("" if split == "test" else f"-{split}") + ("" if limit is None else f"-{limit}")
     return corrupted_split(images(), cache / name, dataset=dataset, corruptions=corruptions, seed=seed,
                            progress=progress, split=split, limit=limit)
+
+
+def resolve_corruptions(spec: str, config: Config, *, cache: Path, seed: int = 0, progress: bool = True,
+                        split: str = "test", corruptions: Sequence[str] = names.ALL, limit: int | None = None) -> Path:
+    """The -C set of a run's dataset and split (see `resolve_corruption_set`), its images read only if generated."""
+    d = config.data
+    return resolve_corruption_set(spec, dataset=d.name, root=d.root, images=lambda: evaluation_split(config, split),
+                                  cache=cache, seed=seed, progress=progress, split=split, corruptions=corruptions,
+                                  limit=limit, cli=True)
+
+
+def generated_c_set(dataset: str, config: Config, folder: Path, *, corruptions: Sequence[str] = names.ALL,
+                    seed: int = 0, progress: bool = True, split: str = "test", limit: int | None = None) -> Path:
+    """The -C set of a run's test (or validation) split, generated on first use into `folder`."""
+    return corrupted_split(evaluation_split(config, split), folder, dataset=dataset, corruptions=corruptions,
+                           seed=seed, progress=progress, split=split, limit=limit)

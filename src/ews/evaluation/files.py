@@ -1,5 +1,10 @@
-"""`ews eval`'s files: score a checkpoint or `--model` with `ews.evaluate`'s core, then write
+"""`ews eval`: load a checkpoint or `--model`, score it with `ews.evaluate`'s core, then write
 `eval.json`, `eval.md`, `eval.html` and, under a threat model, `robustbench.json`.
+
+The model comes from `ews.training.load.load_model`, the one way to load a trained model: a
+checkpoint or its export, or a torchvision, timm or user network with its weights file, becomes a
+network taking [0, 1] images with the split it is scored on and the run's own attack settings;
+here a missing dataset is answered with what works in `ews eval`.
 
 An earlier evaluation in the same folder is added to, so corruption and attack results can
 be computed in separate calls, but only when every setting both record agrees (`merge`);
@@ -11,21 +16,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..corruptions import names
-from ..errors import ConfigError, DataError
-from ..models.external import parse_normalization
+from ..errors import ConfigError
 from ..runs.checkpoint import atomic_write_text
 from ..runs.documents import to_html
 from ..runtime.device import resolve_device
-from .core import Request, measurement_settings, resolve, score
-from .merge import earlier_results, merged_results
+from ..training.load import ExternalModel, LoadedModel, load_model
+from .arguments import cli_remedy, missing_data_remedy
+from .core import EvalData, Request, measurement_settings, resolve, score
+from .merge import earlier_results, merged_results, weights_fingerprint
 from .report import report_blocks, results_markdown
 from .robustbench import robustbench_entry
-from .sources import ExternalModel, identity, load_source
 
 
 def run_evaluation(
@@ -71,10 +78,6 @@ def run_evaluation(
                       shifts=dict(shifts or {}), batch_size=batch_size or 256, seed=seed, progress=progress,
                       cli=True)
     request.check()
-    if isinstance(checkpoint, ExternalModel):
-        if not Path(checkpoint.weights).exists():
-            raise DataError(f"--weights {checkpoint.weights} does not exist")
-        parse_normalization(checkpoint.normalize)
     torch_device = resolve_device(device)
     trained = load_source(checkpoint, device=torch_device, split=split, overrides=overrides)
     request = replace(request, batch_size=batch_size or trained.config.train.eval_batch_size)
@@ -88,6 +91,17 @@ def run_evaluation(
     architecture = checkpoint.spec if isinstance(checkpoint, ExternalModel) else trained.config.model.name
     _write_robustbench(out, merged, architecture=architecture)
     return merged
+
+
+def identity(trained: TrainedModel, source: str | Path | ExternalModel, *, split: str) -> dict[str, Any]:
+    """What was evaluated, the first keys of `eval.json`: the weights by path and by content (a sha256, so
+    results of a retrained file at the same path are not taken for this one's)."""
+    results: dict[str, Any] = {"checkpoint": str(trained.checkpoint), "dataset": trained.config.data.name,
+                               "model": trained.config.model.name, "method": trained.config.method, "split": split,
+                               "weights_sha256": weights_fingerprint(trained.checkpoint)}
+    if isinstance(source, ExternalModel):
+        results.update(model=source.spec, method="external", normalization=source.normalize)
+    return results
 
 
 def write_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -108,3 +122,36 @@ def _write_robustbench(out: Path, results: Mapping[str, Any], *, architecture: s
         return
     entry = robustbench_entry(results, architecture=architecture)
     atomic_write_text(path, json.dumps(entry, indent=2) + "\n")
+
+
+class TrainedModel(LoadedModel):
+    """A loaded network (see `ews.training.load`) with the split it is scored on, as `ews.evaluate`'s core takes it."""
+
+    def data(self, split: str = "test") -> EvalData:
+        """The split this model is scored on, as `ews.evaluate`'s core takes it."""
+        d = self.config.data
+        return EvalData(d.name, self.test_set, self.info.num_classes, self.info.image_size, d.root, split)
+
+
+def load_source(source: str | Path | ExternalModel, *, device: torch.device, split: str = "test",
+                overrides: Sequence[str] = ()) -> TrainedModel:
+    """A checkpoint or its export (with config `overrides`) or an `ExternalModel` (which holds its own),
+    loaded by `ews.training.load.load_model`; a missing dataset is answered with what works in `ews eval`."""
+    with missing_data_remedy(cli_remedy):
+        loaded = load_model(source, device=device, split=split, overrides=overrides)
+    return TrainedModel(**{field.name: getattr(loaded, field.name) for field in fields(loaded)})
+
+
+def load_external(source: ExternalModel, *, device: torch.device, split: str = "test") -> TrainedModel:
+    """Build `source.spec` for the dataset's classes, load its weights (no code runs), normalise as stated."""
+    return load_source(source, device=device, split=split)
+
+
+def load_trained(checkpoint: str | Path, *, device: torch.device, overrides: Sequence[str] = (),
+                 split: str = "test") -> TrainedModel:
+    """Rebuild the network a checkpoint (or export) was trained as and load its weights (no code runs).
+
+    `test_set` is the run's test split, or with `split="val"` its held-out validation split;
+    `overrides` (`data.root=DIR`, ...) change the stored config, e.g. where its data now lives.
+    """
+    return load_source(checkpoint, device=device, split=split, overrides=overrides)

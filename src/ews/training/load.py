@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from ..config import Config, load_config
 from ..data import DatasetInfo, load
 from ..data.splits import split_with_info
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataError
 from ..models.external import Normalized, build_external, parse_normalization
 from ..runs.checkpoint import (load_checkpoint, load_model_weights, load_state_dict_file, load_weights, read_exported,
                                state_dict_mismatch)
@@ -66,7 +66,10 @@ def load_model(source: str | Path | ExternalModel, *, device: str | torch.device
     `ExternalModel` (which holds its own), loaded for scoring on `split` (`test`, or `val`: the held-out images)."""
     if not isinstance(source, ExternalModel):
         return _load_trained(source, device=device, split=split, overrides=overrides)
-    # a network from outside `ews`: built for the dataset's classes, its weights loaded, normalised as stated
+    # a network from outside `ews`: its weights file and normalisation checked before the dataset is read, then
+    # built for the dataset's classes, its weights loaded, normalised as stated
+    if not Path(source.weights).exists():
+        raise DataError(f"--weights {source.weights} does not exist")
     mean, std = parse_normalization(source.normalize)
     config = load_config(overrides=[f"data.name={source.dataset}", *source.overrides])
     test_set, info = split_with_info(config, split)
