@@ -51,8 +51,18 @@ def test_bad_validation_sizes_are_one_line_errors(overrides: list[str], message:
 def test_val_split_needs_held_out_images() -> None:
     with pytest.raises(ConfigError, match="data.val_images > 0"):
         evaluation_split(load_config(overrides=BASE), "val")
-    with pytest.raises(ConfigError, match="--split must be one of test, val"):
-        evaluation_split(load_config(overrides=BASE), "train")
+    with pytest.raises(ConfigError, match="--split must be one of test, val, train, got 'training'"):
+        evaluation_split(load_config(overrides=BASE), "training")
+
+
+def test_train_split_is_the_trained_images_unaugmented() -> None:
+    config = load_config(overrides=[*BASE, "data.val_images=40", "data.augment=standard"])
+    trained = evaluation_split(config, "train")
+    assert len(trained) == len(Trainer(config).train_set) == 160
+    assert not _images(trained) & _images(evaluation_split(config, "val"))
+    assert _images(trained) == _images(evaluation_split(config, "train"))  # no random crop or flip
+    plain = load(config.data.name, train=True, augment="none", limit=config.data.limit)[0]
+    assert _images(trained) | _images(evaluation_split(config, "val")) == _images(plain)
 
 
 def test_train_limit_cuts_the_training_split_only() -> None:

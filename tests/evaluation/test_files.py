@@ -46,6 +46,21 @@ def test_clean_error_matches_the_training_report(run: tuple[Path, dict], tmp_pat
     assert "| clean error (%) |" in (tmp_path / "eval.md").read_text()
 
 
+def test_the_train_split_scores_the_images_the_run_fitted(run: tuple[Path, dict], tmp_path: Path) -> None:
+    from ews.data.splits import evaluation_split
+
+    checkpoint, _ = run
+    results = run_evaluation(checkpoint, out=tmp_path, split="train", progress=False)
+    trained = load_trained(checkpoint, device=torch.device("cpu"))
+    images = evaluation_split(trained.config, "train")
+    x = torch.stack([images[i][0] for i in range(len(images))])
+    y = torch.tensor([images[i][1] for i in range(len(images))])
+    with torch.no_grad():
+        wrong = (trained.model.eval()(x).argmax(1) != y).sum().item()
+    assert results["split"] == "train" and len(images) == 100
+    assert results["clean_error"] == pytest.approx(100 * wrong / len(images), abs=1e-6)
+
+
 def _numbers(results: dict, prefix: str = "") -> dict[str, float]:
     """Every number of an `eval.json`, by dotted key."""
     found: dict[str, float] = {}

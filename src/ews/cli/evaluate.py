@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..data.splits import SPLITS
 from ..errors import ConfigError
 from ..models.external import NORMALIZATION_HELP
 from .common import (add_output_options, add_set_option, add_severities, example, fraction, name_list,
@@ -67,8 +68,9 @@ def _add_attack_and_split_options(evaluation: argparse.ArgumentParser) -> None:
                             help="a distribution-shift set to score, repeatable: cifar10.1, cifar10.2, imagenet-r, "
                                  "imagenet-a, imagenet-sketch, imagenet-v2 or imagenet-3dcc, each in its published "
                                  "layout")
-    evaluation.add_argument("--split", choices=("test", "val"), default="test",
-                            help="score the test split, or the validation split held out of training (data.val_images)")
+    evaluation.add_argument("--split", choices=SPLITS, default="test",
+                            help="score the test split, the validation split held out of training (data.val_images), "
+                                 "or the (unaugmented) images the run trained on, to see whether it fitted them")
     evaluation.add_argument("--eps", type=fraction, help="attack radius, e.g. 8/255 (default: the run's)")
     evaluation.add_argument("--norm", choices=("linf", "l2"), help="attack norm (default: the run's)")
     evaluation.add_argument("--autoattack-version", default="standard",

@@ -16,16 +16,24 @@ from ..errors import ConfigError, DataError
 from .datasets import DatasetInfo, labels_of, load
 from .subsets import stratified_fraction, stratified_limit
 
-SPLITS = ("test", "val")
+SPLITS = ("test", "val", "train")
 
 
 def evaluation_split(config: Any, split: str) -> Dataset:
-    """The images a run is evaluated on: its test split, or its held-out validation split."""
+    """The images a run is evaluated on: its test split, its held-out validation split, or the images it trained on.
+
+    `train` is the training split less the validation images, unaugmented: the images the
+    model fitted, scored as a test image is. Its error says whether a run fitted its data
+    (a regulariser is judged on fitted models) apart from the augmentation and dropout that
+    the training accuracy in `metrics.jsonl` is measured under.
+    """
     d = config.data
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "test":
         return load(d.name, root=d.root, train=False, limit=d.limit)[0]
+    if split == "train":
+        return without_held_out(_plain_train(d), d, config.val_images)
     if not config.val_images:
         raise ConfigError("--split val needs a run trained with a validation split (data.val_images > 0)")
     return validation_set(d, config.val_images)
