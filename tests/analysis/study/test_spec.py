@@ -46,7 +46,7 @@ def test_a_variant_runs_the_first_n_seeds_where_it_says_seeds(tmp_path: Path) ->
     ({"variants": {}}, "at least one variant"),
     ({"variants": {"a/b": {}}}, "plain folder name"),
     ({"evaluate": {"attacks": ["fgsm"]}}, "unknown attack 'fgsm'"),
-    ({"evaluate": {"splits": ["train"]}}, "'train' is not one of test, val"),
+    ({"evaluate": {"splits": ["training"]}}, "'training' is not one of test, val, train"),
     ({"evaluate": {"n_examples": 0}}, "n_examples must be an integer >= 1"),
     ({"analysis": {"rho": [1.5]}}, "rho"),
     ({"analysis": {"depth": 3}}, "unknown study key analysis.depth"),
