@@ -33,7 +33,8 @@ def evaluation_split(config: Any, split: str) -> Dataset:
     if split == "test":
         return load(d.name, root=d.root, train=False, limit=d.limit)[0]
     if split == "train":
-        return without_held_out(_plain_train(d), d, config.val_images)
+        plain = _plain_train(d)
+        return Subset(plain, _outside_validation(labels_of(plain), config.val_images))
     if not config.val_images:
         raise ConfigError("--split val needs a run trained with a validation split (data.val_images > 0)")
     return validation_set(d, config.val_images)
@@ -59,6 +60,12 @@ def held_out_indices(labels: list[int], count: int, *, key: str = "the validatio
     return stratified_limit(labels, count)
 
 
+def _outside_validation(labels: list[int], count: int) -> list[int]:
+    """Indices of the training images (by their `labels`) that are not in the validation split of `count`."""
+    held = set(held_out_indices(labels, count))
+    return [i for i in range(len(labels)) if i not in held]
+
+
 def validation_set(data: Any, count: int) -> Dataset:
     """The held-out validation images (unaugmented) of the training split described by `data`."""
     plain = _plain_train(data)
@@ -69,9 +76,7 @@ def without_held_out(train_set: Dataset, data: Any, count: int) -> Dataset:
     """`train_set` less the validation images; extra (DeepAugment) folders are never held out."""
     if count == 0:
         return train_set
-    plain = _plain_train(data)
-    held = set(held_out_indices(labels_of(plain), count))
-    kept = [i for i in range(len(plain)) if i not in held]
+    kept = _outside_validation(labels_of(_plain_train(data)), count)
     if isinstance(train_set, ConcatDataset):
         return ConcatDataset([Subset(train_set.datasets[0], kept), *train_set.datasets[1:]])
     return Subset(train_set, kept)
@@ -81,8 +86,7 @@ def search_subset(data: Any, count: int, fraction: float, *, seed: int) -> Datas
     """D_s: a fixed stratified `fraction` of the training images outside the validation split, unaugmented."""
     plain = _plain_train(data)
     labels = labels_of(plain)
-    held = set(held_out_indices(labels, count))
-    pool = [i for i in range(len(labels)) if i not in held]
+    pool = _outside_validation(labels, count)
     chosen = stratified_fraction([labels[i] for i in pool], fraction, seed=seed)
     return Subset(plain, [pool[i] for i in chosen])
 

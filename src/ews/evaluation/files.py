@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ def load_source(source: str | Path | ExternalModel, *, device: torch.device, spl
     loaded by `ews.training.load.load_model`; a missing dataset is answered with what works in `ews eval`."""
     with missing_data_remedy(cli_remedy):
         loaded = load_model(source, device=device, split=split, overrides=overrides)
-    return TrainedModel(**{field.name: getattr(loaded, field.name) for field in fields(loaded)})
+    return TrainedModel(**vars(loaded))
 
 
 def load_external(source: ExternalModel, *, device: torch.device, split: str = "test") -> TrainedModel:

@@ -52,7 +52,7 @@ class LoadedModel:
     info: DatasetInfo  # classes and image size of the dataset
     test_set: Dataset  # the split scored: the test split, or the held-out validation split
     checkpoint: Path  # the weights file read
-    split: str  # `test` or `val`
+    split: str  # `test`, `val` or `train` (`ews.data.splits.evaluation_split`)
     normalization: Normalization  # the mean and std (per channel) the network divides its input by
 
     def attack_defaults(self) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class LoadedModel:
 def load_model(source: str | Path | ExternalModel, *, device: str | torch.device = "cpu", split: str = "test",
                overrides: Sequence[str] = ()) -> LoadedModel:
     """A run's checkpoint or its `.safetensors` export with config `overrides` (`data.root=DIR`, ...), or an
-    `ExternalModel` (which holds its own), loaded for scoring on `split` (`test`, or `val`: the held-out images)."""
+    `ExternalModel` (which holds its own), loaded for scoring on `split` (`test`, `val`: the held-out images, or `train`)."""
     if not isinstance(source, ExternalModel):
         return _load_trained(source, device=device, split=split, overrides=overrides)
     # a network from outside `ews`: its weights file and normalisation checked before the dataset is read, then
