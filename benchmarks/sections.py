@@ -13,6 +13,7 @@ from ews.attacks import PGDSettings
 from ews.config import SearchConfig
 from ews.objectives import Objective
 from ews.search import create_sampler
+from ews.search.rewards import subnet_accuracies
 from ews.subnets import READINGS, SubnetSpace
 from ews.training.loop import StepContext, train_one_epoch
 
@@ -85,20 +86,26 @@ def search_section(name: str, args: argparse.Namespace, *, batch: int) -> float:
 
     Per epoch of S steps, D_s = `fraction` of the data gives fraction * S controller
     steps (same batch size), run once every K epochs: share =
-    fraction * t_c / (K * t_ews + fraction * t_c).
+    fraction * t_c / (K * t_ews + fraction * t_c). The controller step's parts are timed
+    beside it: sampling its C subnets (the LSTM) and scoring them (C no-grad subnet passes).
     """
     bench = Bench(name, batch=batch, args=args)
     settings = SearchConfig()
     sampler = create_sampler(settings, bench.space, seed=0)
+    subnets = [bench.space.sample(bench.generator) for _ in range(settings.subnets_per_step)]
     standard = Objective(mode="standard")
     ms = interleaved({
         "ews": lambda: bench.step(standard, sampler.sample(bench.generator)),
         "controller": lambda: sampler.update(bench.model, [(bench.x, bench.y)]),
+        "sampling": lambda: sampler.policy.sample_many(settings.subnets_per_step, sampler.generator),
+        "scoring": lambda: subnet_accuracies(bench.model, subnets, bench.x, bench.y),
     }, device=bench.device, warmup=args.warmup, steps=args.search_steps)
     search = settings.fraction * ms["controller"]
     share = search / (args.K * ms["ews"] + search)
-    print(f"{name}, batch {batch}: controller step (C = {settings.subnets_per_step}) {ms['controller']:.0f} ms, "
-          f"EWS step {ms['ews']:.0f} ms -> search share at K = {args.K}, D_s = {settings.fraction:.0%}: {share:.2%}")
+    print(f"{name}, batch {batch}: controller step (C = {settings.subnets_per_step}) {ms['controller']:.0f} ms "
+          f"(sampling {ms['sampling']:.0f} ms, scoring {ms['scoring']:.0f} ms), EWS step {ms['ews']:.0f} ms -> "
+          f"search share at K = {args.K}, D_s = {settings.fraction:.0%}: {share:.2%}; one scoring pass / EWS step "
+          f"{ms['scoring'] / settings.subnets_per_step / ms['ews']:.3f}")
     return share
 
 

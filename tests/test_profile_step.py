@@ -28,3 +28,10 @@ def test_profile_step_reports_both_steps_and_the_ews_operators(tmp_path: Path) -
     # An EWS step is a vanilla step plus one subnet pass: it runs no more than twice the operators (counts, not time).
     ratio = result["ews"]["ops"] / result["vanilla"]["ops"]
     assert ratio == pytest.approx(result["ops_ratio"], abs=1e-3) and 1.0 < ratio <= 2.0
+    # Time by kind of work: a subnet pass adds products and other operators, so both kinds add time, and the
+    # floor counting both kinds lies above 1 and is printed with the FLOP fraction it starts from.
+    assert 0.0 < result["product_share"] < 1.0 and result["element_fraction"] > 0.0
+    assert result["product_extra"] > 0.0 and result["other_extra"] > 0.0 and result["time_floor"] > 1.0
+    assert result["ews"]["other_elements"] > result["vanilla"]["other_elements"] > 0
+    assert f"for a FLOP fraction of {result['flop_floor'] - 1:.3f}" in done.stdout
+    assert f"floor counting both at the vanilla step's speed {result['time_floor']:.3f}" in done.stdout
