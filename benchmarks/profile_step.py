@@ -57,12 +57,15 @@ PRODUCTS = ("convolution", "conv2d", "addmm", "aten::mm", "bmm", "baddbmm", "mat
 """Name parts of the operators that compute matrix products: the work `FlopCounterMode` counts."""
 
 
+def activities(device: torch.device) -> list[ProfilerActivity]:
+    return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+
+
 def profiled(fn: Callable[[], None], *, steps: int, device: torch.device) -> profile:
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     for _ in range(3):
         fn()
     sync(device)
-    with profile(activities=activities) as prof:
+    with profile(activities=activities(device)) as prof:
         for _ in range(steps):
             fn()
         sync(device)
@@ -74,10 +77,11 @@ def summary(prof: profile, steps: int, device: torch.device) -> dict[str, float]
     and the `aten::` operators' self ms split into matrix products and the rest."""
     events = prof.key_averages()
     own = (lambda e: e.self_device_time_total) if device.type == "cuda" else (lambda e: e.self_cpu_time_total)
-    products = [e for e in events if e.key.startswith("aten::") and is_product(e.key)]
-    others = [e for e in events if e.key.startswith("aten::") and not is_product(e.key)]
+    aten = [e for e in events if e.key.startswith("aten::")]
+    products = [e for e in aten if is_product(e.key)]
+    others = [e for e in aten if not is_product(e.key)]
     return {
-        "ops": sum(e.count for e in events if e.key.startswith("aten::")) / steps,
+        "ops": sum(e.count for e in aten) / steps,
         "device_ms": sum(e.self_device_time_total for e in events) / 1000 / steps,
         "launches": sum(e.count for e in events if e.key in LAUNCHES) / steps,
         "syncs": sum(e.count for e in events if "Synchronize" in e.key) / steps,
@@ -93,8 +97,7 @@ def is_product(name: str) -> bool:
 def other_elements(fn: Callable[[], None], device: torch.device) -> float:
     """Elements of the first inputs of one step's non-product `aten::` operators (what a memory-bound
     operator reads, once per call). A separate step, since recording shapes slows the timed ones."""
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities, record_shapes=True) as prof:
+    with profile(activities=activities(device), record_shapes=True) as prof:
         fn()
         sync(device)
     total = 0.0
