@@ -415,3 +415,57 @@ def test_eval_and_corrupt_bad_input_exit_2_and_write_nothing(
 def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "none.pt" in one_error_line(capsys.readouterr().err)
+
+
+# --- ews report STUDY --reference: a study paired with another of its variants ---------------------------
+
+@pytest.fixture
+def study_folder(tmp_path: Path) -> Path:
+    """A study folder as `ews sweep` leaves it (study.json and its report), from made-up scores."""
+    from ews.analysis.study.report import write_study_report
+    from ews.analysis.study.results import study_results
+    from ews.analysis.study.spec import build_spec
+
+    spec = build_spec({"seeds": [1, 2, 3], "reference": "vanilla",
+                       "variants": {"vanilla": {"method": "vanilla"}, "ews": {"method": "ews"},
+                                    "ews-random": {"method": "ews", "search.strategy": "random"}}})
+    clean = {"vanilla": (20.0, 22.0, 19.5), "ews": (19.0, 21.5, 18.0), "ews-random": (19.5, 21.0, 19.0)}
+    runs = {name: {seed: {"metrics": {"clean_error": value}, "train_seconds": 1.0, "eval_seconds": 1.0}
+                   for seed, value in zip((1, 2, 3), values)} for name, values in clean.items()}
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "study.json").write_text(json.dumps(study_results(spec, runs, wall_seconds=1.0)))
+    write_study_report(folder)
+    return folder
+
+
+def test_report_reference_writes_its_own_folder_and_leaves_the_study_alone(
+        study_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(study_folder)
+    assert main(["report", str(study_folder), "--reference", "ews-random"]) == 0
+    assert snapshot(study_folder) == before
+    paired = study_folder / "vs-ews-random"
+    assert json.loads((paired / "study.json").read_text())["reference"] == "ews-random"
+    text = (paired / "study.md").read_text()
+    assert "## Paired differences to ews-random" in text
+    assert "| ews | -0.33 [" in text  # ews minus ews-random over seeds 1-3: -0.5, +0.5, -1.0
+    assert (paired / "study.png").is_file() and str(paired / "study.html") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    (["--reference", "ews-l1"], "'ews-l1' is not a variant of this study; its variants: vanilla, ews, ews-random"),
+    (["--reference", "ews", "--out", "SELF"], "is the study folder itself"),
+])
+def test_report_reference_bad_input_is_one_line_and_writes_nothing(
+        study_folder: Path, capsys: pytest.CaptureFixture[str], extra: list[str], expected: str) -> None:
+    before = snapshot(study_folder)
+    args = [str(study_folder) if a == "SELF" else a for a in extra]
+    assert main(["report", str(study_folder), *args]) == 2
+    assert expected in one_error_line(capsys.readouterr().err)
+    assert snapshot(study_folder) == before and not list(study_folder.glob("vs-*"))
+
+
+def test_report_reference_needs_a_study_folder(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["report", str(finished_run), "--reference", "ews"]) == 2
+    assert "--reference needs one study folder" in one_error_line(capsys.readouterr().err)

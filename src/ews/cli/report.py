@@ -16,6 +16,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--out", type=Path,
                         help="comparison folder (default: report/ beside the first run); with one run and no "
                              "--out, the run's own report.md/report.html are rebuilt")
+    report.add_argument("--reference", metavar="VARIANT",
+                        help="a study folder only: pair every variant with this one instead of the study's "
+                             "reference, from its study.json (default --out: STUDY/vs-VARIANT)")
     report.set_defaults(func=run)
 
 
@@ -24,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.report import write_comparison_report, write_run_report
     from ..analysis.study.report import is_study_folder, write_study_report
 
-    if len(args.runs) == 1 and args.out is None and is_study_folder(args.runs[0]):
+    if args.reference is not None:
+        page = _rereferenced(args.runs, args.reference, args.out)
+    elif len(args.runs) == 1 and args.out is None and is_study_folder(args.runs[0]):
         page = write_study_report(args.runs[0])
     elif len(args.runs) == 1 and args.out is None:
         page = write_run_report(args.runs[0])
@@ -32,3 +37,28 @@ def run(args: argparse.Namespace) -> int:
         page = write_comparison_report(args.runs, args.out or args.runs[0].parent / "report")
     print(f"report written: {page} and {page.with_suffix('.md')}")
     return 0
+
+
+def _rereferenced(runs: list[Path], reference: str, out: Path | None) -> Path:
+    """A study's tables and forest plot paired with another variant, in a folder of their own: the study's own
+    report (and its study.json, the record `ews sweep` wrote) stay as they are."""
+    import json
+
+    from ..analysis.study.report import STUDY_JSON, is_study_folder, write_study_report
+    from ..analysis.study.results import with_reference
+    from ..errors import ConfigError
+    from ..runs.checkpoint import atomic_write_text
+
+    if len(runs) != 1 or not is_study_folder(runs[0]):
+        raise ConfigError(f"--reference needs one study folder (with {STUDY_JSON}), got {' '.join(map(str, runs))}")
+    study = runs[0]
+    out = out if out is not None else study / f"vs-{reference}"
+    if out.resolve() == study.resolve():
+        raise ConfigError(f"--out {out} is the study folder itself; its {STUDY_JSON} is the study's own record: "
+                          f"name another folder")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    results = with_reference(json.loads((study / STUDY_JSON).read_text()), reference)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / STUDY_JSON, json.dumps(results, indent=2) + "\n")
+    return write_study_report(out, results)

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from ews.analysis.study.results import study_results
+from ews.analysis.study.results import study_results, with_reference
 from ews.analysis.study.scoring import metric_range
 from ews.analysis.study.spec import build_spec
+from ews.errors import ConfigError
 
 SPEC = build_spec({"seeds": [1, 2], "reference": "vanilla",
                    "variants": {"vanilla": {"method": "vanilla"}, "ews": {"method": "ews"}}})
@@ -76,3 +77,38 @@ def test_search_rounds_summarise_each_rounds_gap_and_entropy_over_seeds() -> Non
     assert (first["epoch"], first["search_gap"]["mean"], first["search_entropy"]["mean"]) == (1, 1.0, 31.1)
     assert (second["search_gap"]["mean"], second["search_gap"]["n"], second["search_entropy"]["mean"]) == (4.0, 2, 29.5)
     assert -100.0 <= second["search_gap"]["low"] <= 4.0 <= second["search_gap"]["high"] <= 100.0
+
+
+def _three_variants() -> tuple[Any, dict[str, dict[int, dict[str, Any]]]]:
+    spec = build_spec({"seeds": [1, 2, 3], "reference": "vanilla",
+                       "variants": {"vanilla": {"method": "vanilla"}, "ews": {"method": "ews"},
+                                    "ews-random": {"method": "ews", "search.strategy": "random"}}})
+    clean = {"vanilla": (20.0, 22.0, 19.5), "ews": (19.0, 21.5, 18.0), "ews-random": (19.5, 21.0, 19.0)}
+    return spec, {name: {seed: _scored(0.5, clean_error=value) for seed, value in zip((3, 1, 2), values)}
+                  for name, values in clean.items()}  # seeds arrive out of order
+
+
+def test_with_reference_pairs_the_variants_as_a_study_with_that_reference_would() -> None:
+    spec, runs = _three_variants()
+    again = with_reference(study_results(spec, runs, wall_seconds=1.0), "ews")
+    direct = study_results(build_spec({**spec.to_dict(), "reference": "ews"}), runs, wall_seconds=1.0)
+    assert again["reference"] == again["study"]["reference"] == "ews"
+    assert again["differences"] == direct["differences"]
+    assert set(again["differences"]) == {"vanilla", "ews-random"}
+    # ews-random minus ews seed by seed (seeds 1, 2, 3): -0.5, +1.0, +0.5
+    assert again["differences"]["ews-random"]["clean_error"]["mean"] == pytest.approx(1 / 3, abs=1e-4)
+    assert again["differences"]["ews-random"]["clean_error"]["seeds"] == [1, 2, 3]
+
+
+def test_with_reference_refuses_a_variant_the_study_does_not_have() -> None:
+    spec, runs = _three_variants()
+    with pytest.raises(ConfigError, match=r"'ews-l1' is not a variant of this study; its variants: vanilla, ews, "):
+        with_reference(study_results(spec, runs, wall_seconds=1.0), "ews-l1")
+
+
+def test_with_reference_refuses_values_it_cannot_assign_to_seeds() -> None:
+    spec, runs = _three_variants()
+    results = study_results(spec, runs, wall_seconds=1.0)
+    results["variants"]["ews"]["metrics"]["clean_error"]["values"].pop()
+    with pytest.raises(ConfigError, match="keeps 2 values of clean_error for the 3 seeds of ews"):
+        with_reference(results, "vanilla")
