@@ -1,9 +1,12 @@
 """Errors a user can act on: the CLI prints a `UserError` as one line and exits with code 2, `RunsFailed` with 1.
 
-Also the one check every layer repeats, `check_integer`, kept here so the lowest layer owns its wording.
+Also the checks every layer repeats, `check_integer` and `check_out_folder`, kept here so the lowest layer owns
+their wording.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -54,6 +57,15 @@ class RunsFailed(Exception):
     The message has one line per failed run with its log; the same command again retries
     only the runs that did not finish.
     """
+
+
+def check_out_folder(out: str | Path) -> Path:
+    """`out` as a Path, refused with a one-line `ConfigError` when it names a file: every command that writes a
+    folder checks this before any long work starts."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    return out
 
 
 def check_integer(what: str, value: object, *, least: int = 1, hint: str = "") -> None:

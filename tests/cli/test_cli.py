@@ -424,14 +424,10 @@ def study_folder(tmp_path: Path) -> Path:
     """A study folder as `ews sweep` leaves it (study.json and its report), from made-up scores."""
     from ews.analysis.study.report import write_study_report
     from ews.analysis.study.results import study_results
-    from ews.analysis.study.spec import build_spec
 
-    spec = build_spec({"seeds": [1, 2, 3], "reference": "vanilla",
-                       "variants": {"vanilla": {"method": "vanilla"}, "ews": {"method": "ews"},
-                                    "ews-random": {"method": "ews", "search.strategy": "random"}}})
-    clean = {"vanilla": (20.0, 22.0, 19.5), "ews": (19.0, 21.5, 18.0), "ews-random": (19.5, 21.0, 19.0)}
-    runs = {name: {seed: {"metrics": {"clean_error": value}, "train_seconds": 1.0, "eval_seconds": 1.0}
-                   for seed, value in zip((1, 2, 3), values)} for name, values in clean.items()}
+    from ..analysis.study.fakes import three_variants
+
+    spec, runs = three_variants()
     folder = tmp_path / "study"
     folder.mkdir()
     (folder / "study.json").write_text(json.dumps(study_results(spec, runs, wall_seconds=1.0)))

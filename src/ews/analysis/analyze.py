@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, check_out_folder
 from ..evaluation import TrainedModel, corruption_layout, load_trained, resolve_corruptions
 from ..runs.checkpoint import atomic_write_text
 from ..subnets import Reading, SubnetSpace, reading_of
@@ -152,9 +152,7 @@ def run_analysis(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Score one or two checkpoints and write `subnets.json`, `blocks.json`, `figure1.png`, `figure7.png` to `out`."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
+    out = check_out_folder(out)
     torch_device = resolve_device(device)
     paths = [Path(checkpoint)] + ([Path(compare)] if compare is not None else [])
     models = [load_trained(path, device=torch_device) for path in paths]

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, check_out_folder
 from ..evaluation import evaluation_blocks
 from ..runs.checkpoint import atomic_write_text
 from ..runs.documents import Block, Code, Heading, Image, Paragraph, Table, counted, fmt, to_html, to_markdown
@@ -301,9 +301,7 @@ def comparison_blocks(runs: Sequence[RunSummary], out: Path) -> list[Block]:
 
 def write_comparison_report(run_roots: Sequence[str | Path], out: str | Path) -> Path:
     """`report.md` / `report.html` in `out` comparing the runs; analyses under `out/*/` are included."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
+    out = check_out_folder(out)
     runs = [read_run(Path(root)) for root in run_roots]
     out.mkdir(parents=True, exist_ok=True)
     return write_report(comparison_blocks(runs, out), out, title=f"ews comparison of {len(runs)} runs")

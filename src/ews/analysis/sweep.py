@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..config import Config, load_config, parse_number
-from ..errors import ConfigError
+from ..errors import ConfigError, check_out_folder
 from ..runs.checkpoint import atomic_write_text
 from ..runs.run_dir import RunDir
 from . import figures
@@ -79,9 +79,7 @@ def plan_sweep(config_path: str | Path | None, *, overrides: Sequence[str], para
         raise ConfigError("--values needs at least one value")
     if len(set(values)) != len(values):
         raise ConfigError(f"--values repeats a value: {', '.join(values)}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
+    out = check_out_folder(out)
     points = []
     for text in values:
         value = _parse(param, kind, text)

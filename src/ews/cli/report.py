@@ -46,18 +46,16 @@ def _rereferenced(runs: list[Path], reference: str, out: Path | None) -> Path:
 
     from ..analysis.study.report import STUDY_JSON, is_study_folder, write_study_report
     from ..analysis.study.results import with_reference
-    from ..errors import ConfigError
+    from ..errors import ConfigError, check_out_folder
     from ..runs.checkpoint import atomic_write_text
 
     if len(runs) != 1 or not is_study_folder(runs[0]):
         raise ConfigError(f"--reference needs one study folder (with {STUDY_JSON}), got {' '.join(map(str, runs))}")
     study = runs[0]
-    out = out if out is not None else study / f"vs-{reference}"
+    out = check_out_folder(out if out is not None else study / f"vs-{reference}")
     if out.resolve() == study.resolve():
         raise ConfigError(f"--out {out} is the study folder itself; its {STUDY_JSON} is the study's own record: "
                           f"name another folder")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
     results = with_reference(json.loads((study / STUDY_JSON).read_text()), reference)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / STUDY_JSON, json.dumps(results, indent=2) + "\n")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_out_folder
 from .common import add_set_option, example
 
 
@@ -47,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
                                    kind="checkpoint")
     if args.steps < 1 or args.subnets < 1 or args.eval_images < 1:
         raise ConfigError("--steps, --subnets and --eval-images must be >= 1")
-    out = args.out or args.checkpoint.parent / f"search-{args.strategy}"
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
+    out = check_out_folder(args.out or args.checkpoint.parent / f"search-{args.strategy}")
     trainer = Trainer(config)
     trainer.restore(payload, args.checkpoint)
     model = trainer.model

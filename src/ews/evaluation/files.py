@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ..corruptions import names
-from ..errors import ConfigError
+from ..errors import check_out_folder
 from ..runs.checkpoint import atomic_write_text
 from ..runs.documents import to_html
 from ..runtime.device import resolve_device
@@ -68,9 +68,7 @@ def run_evaluation(
     Results already in `out` are kept beside the new ones when measured on the same weights under the same
     settings, else the call is refused; `overwrite` replaces them. Returns what `eval.json` now holds.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
+    out = check_out_folder(out)
     request = Request(threat_model=threat_model, corruptions=corruptions, corruption_images=corruption_images,
                       severities=tuple(severities), perturbations=perturbations, alexnet_fr=alexnet_fr,
                       attacks=tuple(attacks), n_examples=n_examples, eps=eps, norm=norm,

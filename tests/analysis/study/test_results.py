@@ -12,6 +12,8 @@ from ews.analysis.study.scoring import metric_range
 from ews.analysis.study.spec import build_spec
 from ews.errors import ConfigError
 
+from .fakes import three_variants
+
 SPEC = build_spec({"seeds": [1, 2], "reference": "vanilla",
                    "variants": {"vanilla": {"method": "vanilla"}, "ews": {"method": "ews"}}})
 
@@ -79,17 +81,8 @@ def test_search_rounds_summarise_each_rounds_gap_and_entropy_over_seeds() -> Non
     assert -100.0 <= second["search_gap"]["low"] <= 4.0 <= second["search_gap"]["high"] <= 100.0
 
 
-def _three_variants() -> tuple[Any, dict[str, dict[int, dict[str, Any]]]]:
-    spec = build_spec({"seeds": [1, 2, 3], "reference": "vanilla",
-                       "variants": {"vanilla": {"method": "vanilla"}, "ews": {"method": "ews"},
-                                    "ews-random": {"method": "ews", "search.strategy": "random"}}})
-    clean = {"vanilla": (20.0, 22.0, 19.5), "ews": (19.0, 21.5, 18.0), "ews-random": (19.5, 21.0, 19.0)}
-    return spec, {name: {seed: _scored(0.5, clean_error=value) for seed, value in zip((3, 1, 2), values)}
-                  for name, values in clean.items()}  # seeds arrive out of order
-
-
 def test_with_reference_pairs_the_variants_as_a_study_with_that_reference_would() -> None:
-    spec, runs = _three_variants()
+    spec, runs = three_variants(seeds=(3, 1, 2))
     again = with_reference(study_results(spec, runs, wall_seconds=1.0), "ews")
     direct = study_results(build_spec({**spec.to_dict(), "reference": "ews"}), runs, wall_seconds=1.0)
     assert again["reference"] == again["study"]["reference"] == "ews"
@@ -101,13 +94,13 @@ def test_with_reference_pairs_the_variants_as_a_study_with_that_reference_would(
 
 
 def test_with_reference_refuses_a_variant_the_study_does_not_have() -> None:
-    spec, runs = _three_variants()
+    spec, runs = three_variants(seeds=(3, 1, 2))
     with pytest.raises(ConfigError, match=r"'ews-l1' is not a variant of this study; its variants: vanilla, ews, "):
         with_reference(study_results(spec, runs, wall_seconds=1.0), "ews-l1")
 
 
 def test_with_reference_refuses_values_it_cannot_assign_to_seeds() -> None:
-    spec, runs = _three_variants()
+    spec, runs = three_variants(seeds=(3, 1, 2))
     results = study_results(spec, runs, wall_seconds=1.0)
     results["variants"]["ews"]["metrics"]["clean_error"]["values"].pop()
     with pytest.raises(ConfigError, match="keeps 2 values of clean_error for the 3 seeds of ews"):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import yaml
 
 from ...config import Config, load_config
-from ...errors import ConfigError, RunFolderError
+from ...errors import ConfigError, RunFolderError, check_out_folder
 from ...runs.checkpoint import atomic_write_text
 from ...runs.run_dir import RunDir
 from ..backends import BackendOptions, backend_options, open_backend
@@ -61,9 +61,7 @@ def _check_previous(out: Path, spec: StudySpec) -> None:
 def plan_study(config_path: str | Path | None, spec: StudySpec, *, overrides: Sequence[str] = (),
                out: str | Path) -> list[PlannedRun]:
     """Build and check every run's config and folder; nothing is written."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
+    out = check_out_folder(out)
     _check_previous(out, spec)
     # Seed-major: a study stopped part-way has every variant at the same seeds, ready to pair.
     items = [PlannedRun(f"{variant}/seed{seed}", _run_config(config_path, overrides, spec, variant, seed),

@@ -71,13 +71,13 @@ def study_results(spec: StudySpec, runs: Mapping[str, Mapping[int, Mapping[str, 
     Intervals are cut at each metric's range (`scoring.metric_range`, why in `stats`).
     """
     metrics = metric_names(runs)
+    values = {name: {m: v for m in metrics if (v := _values(by_seed, m))} for name, by_seed in runs.items()}
     variants = {
-        name: {"overrides": spec.variants[name], "seeds": sorted(by_seed),
+        name: {"overrides": spec.variants[name], "seeds": sorted(runs[name]),
                "metrics": {m: rounded(summary([v[seed] for seed in sorted(v)], bounds=metric_range(m)))
-                           for m in metrics if (v := _values(by_seed, m))}}
-        for name, by_seed in runs.items()
+                           for m, v in by_metric.items()}}
+        for name, by_metric in values.items()
     }
-    values = {name: {m: _values(by_seed, m) for m in metrics} for name, by_seed in runs.items()}
     differences = _paired(values, spec.reference, metrics) if spec.reference is not None else {}
     return {"study": spec.to_dict(), "metrics": metrics, "variants": variants, "reference": spec.reference,
             "differences": differences, "search_rounds": search_rounds(runs), "timing": _timing(runs, wall_seconds)}
